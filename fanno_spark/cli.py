@@ -1,0 +1,73 @@
+"""Command line: `python -m fanno_spark` and `spark-submit jobs/fanno.py` share this entry point.
+
+Everything that can be wrong with the config is reported before Spark starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .config import ConfigError, load_config
+from .pipeline import PRESCREEN_STAGES
+
+
+def _stage_name(value: str) -> str:
+    ok = value in PRESCREEN_STAGES or value == "final" or (
+        value.split("_r")[0] in ("instructions", "pairs") and value.split("_r")[-1].isdigit())
+    if not ok:
+        raise argparse.ArgumentTypeError(
+            f"unknown stage {value!r}; one of {', '.join(PRESCREEN_STAGES)}, instructions_rN, pairs_rN, final")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fanno_spark", description="FANNO instruction-data pipeline on Spark")
+    p.add_argument("--config", default=None, help="YAML config (default: built-in local defaults)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
+                   help="override one config value; repeatable")
+    p.add_argument("--until", type=_stage_name, default=None, help="stop after this stage")
+    p.add_argument("--output", default=None, help="run directory (overrides output.dir)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stdout)
+    for noisy in ("py4j", "vllm", "mlflow", "alembic", "urllib3", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        cfg = load_config(args.config, args.overrides, args.output)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+
+    from .pipeline import run_job
+    from .spark_env import build_spark
+    from .tracking import Tracker, default_uri
+
+    run_dir = Path(cfg.output.dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spark = build_spark(cfg, run_dir)
+    tracker = Tracker(cfg.tracking.uri or default_uri(run_dir), cfg.tracking.experiment, cfg.tracking.run_name,
+                      tags={"run_dir": str(run_dir)})
+    status = "FAILED"
+    try:
+        result = run_job(spark, cfg, run_dir, tracker, until=args.until)
+        status = "FINISHED"
+    finally:
+        tracker.end(status)
+    if result.final_dir is not None:
+        print(f"dataset: {result.final_dir / 'alpaca.json'} ({result.pairs} pairs); "
+              f"parquet: {run_dir / 'final'}")
+    else:
+        print(f"stopped after --until {args.until}; run dir: {run_dir}")
+    print(f"mlflow run: {result.run_id} (tracking uri {tracker.uri})")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

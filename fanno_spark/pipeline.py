@@ -1,0 +1,272 @@
+"""The FANNO job: stages wired over a run directory, with the driver-side UCB loop and MLflow.
+
+Stage order (names are also valid --until values): docs, docs_scored, docs_kept, docs_vec, edges,
+communities, docs_selected, instructions_r0, pairs_r0, instructions_r<r>, pairs_r<r>, final.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from .config import FannoConfig, flatten, to_dict
+from .generate import stages as gen
+from .generate.ucb import UCBBandit, minmax
+from .io.readers import read_corpus
+from .llm.engine import EngineSpec, Sampling
+from .llm.model_store import embedding_model_path, resolve_model
+from .llm.spark_generate import generate_cached
+from .prescreen import embed, graph, heuristics
+from .rundir import RunDir
+from .tracking import Tracker
+
+log = logging.getLogger("fanno_spark")
+
+PRESCREEN_STAGES = ("docs", "docs_scored", "docs_kept", "docs_vec", "edges", "communities", "docs_selected")
+
+
+class StopAfter(Exception):
+    """Raised when --until names the stage just completed."""
+
+
+@dataclass
+class JobResult:
+    run_dir: Path
+    run_id: str | None
+    pairs: int
+    final_dir: Path | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Job:
+    spark: SparkSession
+    cfg: FannoConfig
+    run_dir: Path
+    tracker: Tracker | None = None
+    until: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.rd = RunDir(self.run_dir, self.spark, log=log.info)
+        self.model = resolve_model(self.cfg.llm.model) if self.cfg.llm.engine == "vllm" else self.cfg.llm.model
+        self.spec = EngineSpec(kind=self.cfg.llm.engine, model=self.model, dtype=self.cfg.llm.dtype,
+                               max_model_len=self.cfg.llm.max_model_len, enforce_eager=self.cfg.llm.enforce_eager,
+                               gpu_memory_utilization=self.cfg.llm.gpu_memory_utilization,
+                               tensor_parallel_size=self.cfg.llm.tensor_parallel_size, threads=self.cfg.llm.threads,
+                               seed=self.cfg.llm.seed)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _stage(self, name: str, build, partitions: int | None = None) -> DataFrame:
+        df = self.rd.stage(name, build, partitions)
+        self._metric(f"{name}.rows", df.count())
+        if name in self.rd.timings:
+            self._metric(f"{name}.seconds", self.rd.timings[name])
+        if self.until == name:
+            raise StopAfter(name)
+        return df
+
+    def _metric(self, key: str, value: float) -> None:
+        self.metrics[key] = float(value)
+        if self.tracker:
+            self.tracker.log_metrics({key: value})
+
+    def _reason_counts(self, df: DataFrame, prefix: str) -> None:
+        for row in df.where(F.col("drop_reason").isNotNull()).groupBy("drop_reason").count().collect():
+            self._metric(f"{prefix}.dropped.{row['drop_reason']}", row["count"])
+
+    def _write_rejects(self, name: str, df: DataFrame) -> None:
+        path = self.run_dir / "rejects" / name
+        if not (path / "_SUCCESS").exists():
+            df.where(F.col("drop_reason").isNotNull()).write.mode("overwrite").parquet(str(path))
+
+    def _sampling(self, max_tokens: int) -> Sampling:
+        return Sampling(max_tokens=max_tokens, temperature=self.cfg.llm.temperature, top_p=self.cfg.llm.top_p,
+                        seed=self.cfg.llm.seed)
+
+    def _generate(self, prompts: DataFrame, sampling: Sampling, stage: str) -> DataFrame:
+        self.spark.sparkContext.setJobGroup(stage, f"fanno-spark LLM {stage}", interruptOnCancel=True)
+        start = time.time()
+        out, stats = generate_cached(self.spark, prompts, self.spec, sampling, self.run_dir / "llm_cache",
+                                     stage, partitions=self.cfg.llm.partitions, batch_size=self.cfg.llm.batch_size)
+        for k, v in stats.as_metrics(stage).items():
+            self._metric(k, v)
+        log.info("[%s] LLM: %d prompts, %d from cache, %d sent, %d completion tokens in %.1fs",
+                 stage, stats.prompts, stats.cached, stats.sent, stats.completion_tokens, time.time() - start)
+        return out
+
+    # -- pre-screen ------------------------------------------------------------------------------
+    def prescreen(self) -> DataFrame:
+        cfg = self.cfg
+        docs = self._stage("docs", lambda: read_corpus(self.spark, cfg.input))
+        scored = self._stage("docs_scored", lambda: heuristics.decide(heuristics.score_documents(docs),
+                                                                      cfg.prescreen))
+        self._reason_counts(scored, "prescreen")
+        self._write_rejects("docs", scored)
+        kept = self._stage("docs_kept", lambda: heuristics.split_kept(scored)[0].drop("raw", "read_error"))
+        vecs = self._stage("docs_vec", lambda: embed.embed_documents(kept.select("id", "text"), cfg.embed,
+                                                                     embedding_model_path()))
+        edges = self._stage("edges", lambda: graph.similarity_edges(vecs, cfg.graph))
+        comms = self._stage("communities", lambda: graph.label_propagation(kept, edges, cfg.graph))
+        sizes = graph.community_sizes(comms)
+        agg = sizes.agg(F.count("*").alias("n"), F.max("size").alias("largest"),
+                        F.sum(F.when(F.col("size") == 1, 1).otherwise(0)).alias("singletons")).first()
+        self._metric("communities.count", agg["n"])
+        self._metric("communities.largest", agg["largest"] or 0)
+        self._metric("communities.singletons", agg["singletons"] or 0)
+        with_comm = kept.select("id", "text", "url").join(comms, "id")
+        return self._stage("docs_selected", lambda: graph.sample_per_community(with_comm, cfg.sample))
+
+    # -- generation ------------------------------------------------------------------------------
+    def _instructions(self, name: str, prompts_df: DataFrame, pool: DataFrame | None, round_no: int,
+                      max_tokens: int) -> DataFrame:
+        def build():
+            generated = self._generate(prompts_df, self._sampling(max_tokens), name)
+            return gen.parse_and_filter_instructions(generated, pool, self.cfg.filter, round_no)
+        cands = self._stage(name, build)
+        self._reason_counts(cands, name)
+        self._write_rejects(name, cands)
+        return cands
+
+    def _pairs(self, name: str, cands: DataFrame) -> DataFrame:
+        sampling = self._sampling(self.cfg.respond.max_tokens)
+
+        def build():
+            kept = cands.where(F.col("drop_reason").isNull()).drop("drop_reason")
+            generated = self._generate(gen.response_prompts(kept, self.model, sampling), sampling, name)
+            return gen.parse_responses(generated)
+        pairs = self._stage(name, build)
+        self._reason_counts(pairs, name)
+        self._write_rejects(name, pairs)
+        return pairs
+
+    def _rewards(self, pairs: DataFrame) -> list[tuple[str, str, list[str], float]]:
+        """(instruction_id, instruction, fewshot_ids, reward) for the round's valid pairs."""
+        rows = (pairs.where(F.col("drop_reason").isNull())
+                .select("instruction_id", "instruction", "fewshot_ids", F.length("output").alias("n"))
+                .orderBy("instruction_id").collect())
+        rewards = minmax([float(r["n"]) for r in rows])
+        return [(r["instruction_id"], r["instruction"], list(r["fewshot_ids"] or []), w) for r, w in zip(rows, rewards)]
+
+    def _save_ucb(self, bandit: UCBBandit, rel: str) -> None:
+        path = self.rd.write_json(rel, json.loads(bandit.to_json()))
+        if self.tracker:
+            self.tracker.log_artifact(path, "ucb")
+
+    def generate(self, selected: DataFrame) -> DataFrame:
+        cfg = self.cfg
+        seed_sampling = self._sampling(cfg.seeds.max_tokens)
+        seeds = self._instructions(
+            "instructions_r0",
+            gen.seed_prompts(selected, self.model, seed_sampling, cfg.tags.prompts_per_doc, cfg.tags.seed,
+                             cfg.llm.max_doc_chars),
+            None, 0, cfg.seeds.max_tokens)
+        pool = self._pairs("pairs_r0", seeds)
+        bandit = UCBBandit(c=cfg.augment.ucb_c, top_fraction=cfg.augment.top_fraction, k=cfg.augment.fewshot_k,
+                           seed=cfg.augment.seed)
+        for arm_id, text, _, reward in self._rewards(pool):
+            bandit.add(arm_id, text, reward)
+        self._save_ucb(bandit, "ucb/round-0.json")
+        valid = pool.where(F.col("drop_reason").isNull())
+        doc_ids = [r["id"] for r in selected.select("id").collect()]
+        for r in range(1, cfg.augment.rounds + 1):
+            done_path = self.run_dir / "ucb" / f"round-{r}.json"
+            if done_path.exists() and self.rd.done(f"pairs_r{r}"):
+                bandit = UCBBandit.from_json(done_path.read_text())
+                valid = valid.unionByName(self.rd.read(f"pairs_r{r}").where(F.col("drop_reason").isNull()))
+                continue
+            if not bandit.arms:
+                log.warning("round %d skipped: the pool has no valid pairs to use as few-shot examples", r)
+                break
+            picked_path = self.run_dir / "ucb" / f"round-{r}-picked.json"
+            if picked_path.exists():  # resume inside a round: reuse the same picks, never re-draw
+                bandit = UCBBandit.from_json(picked_path.read_text())
+                picks = json.loads((self.run_dir / "ucb" / f"round-{r}-picks.json").read_text())
+            else:
+                picks = bandit.choose(doc_ids, round_no=r)
+                self.rd.write_json(f"ucb/round-{r}-picks.json", picks)
+                self._save_ucb(bandit, f"ucb/round-{r}-picked.json")
+            picks_df = self.spark.createDataFrame(
+                [(d, ids, [bandit.arms[i].text for i in ids]) for d, ids in picks.items()],
+                "doc_id string, fewshot_ids array<string>, fewshot_texts array<string>")
+            sampling = self._sampling(cfg.augment.max_tokens)
+            cands = self._instructions(
+                f"instructions_r{r}",
+                gen.augment_prompts(selected, picks_df, self.model, sampling, r, cfg.augment.seed,
+                                    cfg.llm.max_doc_chars),
+                valid, r, cfg.augment.max_tokens)
+            pairs = self._pairs(f"pairs_r{r}", cands)
+            for arm_id, text, fewshots, reward in self._rewards(pairs):
+                for shot in fewshots:
+                    if shot in bandit.arms:
+                        bandit.update(shot, reward)
+                bandit.add(arm_id, text, reward)
+            self._save_ucb(bandit, f"ucb/round-{r}.json")
+            self._metric("ucb.arms", len(bandit.arms))
+            valid = valid.unionByName(pairs.where(F.col("drop_reason").isNull()))
+        return valid
+
+    # -- output ----------------------------------------------------------------------------------
+    def finalize(self, valid: DataFrame, selected: DataFrame) -> DataFrame:
+        urls = selected.select(F.col("id").alias("doc_id"), F.col("url").alias("doc_url"))
+        final = self._stage("final", lambda: (
+            valid.join(urls, "doc_id", "left")
+            .select("instruction", F.lit("").alias("input"), "output", "doc_id", "doc_url", "community",
+                    "task_type", "difficulty", "style", "round", "fewshot_ids", "instruction_id",
+                    "instruction_prompt_hash", "response_prompt_hash", "instruction_tokens", "response_tokens")
+            .orderBy("round", "doc_id", "instruction_id")), partitions=1)
+        out = self.run_dir / "export"
+        out.mkdir(parents=True, exist_ok=True)
+        n = 0
+        with open(out / "alpaca.json.tmp", "w") as alpaca, open(out / "messages.jsonl.tmp", "w") as messages:
+            alpaca.write("[\n")
+            for row in final.toLocalIterator():  # streams: the driver never holds the whole dataset
+                rec = {"instruction": row["instruction"], "input": row["input"], "output": row["output"]}
+                alpaca.write((",\n" if n else "") + json.dumps(rec, ensure_ascii=False))
+                msgs = [{"role": "user", "content": row["instruction"]},
+                        {"role": "assistant", "content": row["output"]}]
+                messages.write(json.dumps({"messages": msgs, "doc_id": row["doc_id"]}, ensure_ascii=False) + "\n")
+                n += 1
+            alpaca.write("\n]\n")
+        (out / "alpaca.json.tmp").replace(out / "alpaca.json")
+        (out / "messages.jsonl.tmp").replace(out / "messages.jsonl")
+        sample = self.rd.write_json("export/sample.json", [r.asDict() for r in final.limit(self.cfg.output.sample_rows)
+                                                           .drop("fewshot_ids").collect()])
+        if self.tracker:
+            self.tracker.log_artifact(sample, "dataset")
+            self.tracker.log_artifact(out / "alpaca.json", "dataset")
+        return final
+
+    def run(self) -> JobResult:
+        selected = self.prescreen()
+        valid = self.generate(selected)
+        final = self.finalize(valid, selected)
+        pairs = final.count()
+        calls = sum(v for k, v in self.metrics.items() if k.endswith(".llm_prompts"))
+        self._metric("final.pairs", pairs)
+        if pairs:
+            self._metric("final.llm_calls_per_pair", calls / pairs)
+        return JobResult(self.run_dir, self.tracker.run_id if self.tracker else None, pairs,
+                         self.run_dir / "export", dict(self.metrics))
+
+
+def run_job(spark: SparkSession, cfg: FannoConfig, run_dir: Path, tracker: Tracker | None,
+            until: str | None = None) -> JobResult:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    if tracker:
+        tracker.log_params(flatten(cfg))
+        tracker.log_artifact(run_dir / "config.yaml")
+    job = Job(spark, cfg, run_dir, tracker, until)
+    try:
+        return job.run()
+    except StopAfter as stop:
+        log.info("stopped after stage %s (--until)", stop)
+        return JobResult(run_dir, tracker.run_id if tracker else None, 0, None, dict(job.metrics))

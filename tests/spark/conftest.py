@@ -1,0 +1,23 @@
+import pytest
+
+from fanno_spark.spark_env import apply_env_defaults, ensure_graphframes_importable, graphframes_jar
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    apply_env_defaults()
+    from pyspark.sql import SparkSession
+
+    s = (SparkSession.builder.master("local[2]").appName("fanno-tests")
+         .config("spark.sql.shuffle.partitions", "2")
+         .config("spark.default.parallelism", "2")
+         .config("spark.jars", str(graphframes_jar()))
+         .config("spark.python.worker.reuse", "true")
+         .config("spark.ui.enabled", "false")
+         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+         .getOrCreate())
+    s.sparkContext.setLogLevel("ERROR")
+    s.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("ckpt")))
+    ensure_graphframes_importable(s)
+    yield s
+    s.stop()

@@ -1,0 +1,70 @@
+import pytest
+
+from fanno_spark.config import ConfigError, FannoConfig, flatten, load_config
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_and_local_yaml_load():
+    cfg = load_config("conf/local.yaml")
+    assert isinstance(cfg, FannoConfig)
+    assert cfg.llm.model == "bundled:smollm2-135m-instruct"
+    assert cfg.graph.cosine_threshold == 0.7
+
+
+def test_cluster_example_validates():
+    cfg = load_config("conf/cluster.yaml", check_input=False)
+    assert cfg.spark.master is None and cfg.spark.graphframes == "provided"
+
+
+def test_unknown_key_names_dotted_path(tmp_path):
+    with pytest.raises(ConfigError, match=r"^llm\.temprature: unknown key"):
+        load_config(write(tmp_path, "llm:\n  temprature: 0.5\n"))
+
+
+def test_unknown_section(tmp_path):
+    with pytest.raises(ConfigError, match=r"^bogus: unknown key"):
+        load_config(write(tmp_path, "bogus: {}\n"))
+
+
+def test_wrong_type_names_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"^sample\.max_docs: expected an integer"):
+        load_config(write(tmp_path, "sample:\n  max_docs: lots\n"))
+
+
+def test_bad_value_and_choice():
+    with pytest.raises(ConfigError, match=r"graph\.cosine_threshold"):
+        load_config(overrides=["graph.cosine_threshold=1.5"])
+    with pytest.raises(ConfigError, match=r"llm\.engine"):
+        load_config(overrides=["llm.engine=gpt"])
+
+
+def test_missing_input_path():
+    with pytest.raises(ConfigError, match=r"^input\.path: /nope/x\.jsonl does not exist"):
+        load_config(overrides=["input.path=/nope/x.jsonl"])
+
+
+def test_overrides_keep_types():
+    cfg = load_config(overrides=["augment.rounds=2", "llm.temperature=0", "spark.conf={a: 1}",
+                                 "filter.banned_words=[foo, bar]"], output="/tmp/x")
+    assert cfg.augment.rounds == 2 and cfg.llm.temperature == 0.0
+    assert cfg.spark.conf == {"a": "1"} and cfg.filter.banned_words == ("foo", "bar")
+    assert cfg.output.dir == "/tmp/x"
+    assert flatten(cfg)["augment.rounds"] == 2
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match="dotted.key=value"):
+        load_config(overrides=["augment.rounds"])
+
+
+def test_cli_exits_before_spark_on_bad_config(capsys):
+    from fanno_spark.cli import main
+
+    assert main(["--set", "llm.nope=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().startswith("config error: llm.nope: unknown key") and err.count("\n") == 1
