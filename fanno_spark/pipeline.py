@@ -153,7 +153,8 @@ class Job:
                 .select("instruction_id", "instruction", "fewshot_ids", F.length("output").alias("n"))
                 .orderBy("instruction_id").collect())
         rewards = minmax([float(r["n"]) for r in rows])
-        return [(r["instruction_id"], r["instruction"], list(r["fewshot_ids"] or []), w) for r, w in zip(rows, rewards)]
+        return [(r["instruction_id"], r["instruction"], list(r["fewshot_ids"] or []), w)
+                for r, w in zip(rows, rewards, strict=True)]
 
     def _save_ucb(self, bandit: UCBBandit, rel: str) -> None:
         path = self.rd.write_json(rel, json.loads(bandit.to_json()))
@@ -180,6 +181,7 @@ class Job:
             done_path = self.run_dir / "ucb" / f"round-{r}.json"
             if done_path.exists() and self.rd.done(f"pairs_r{r}"):
                 bandit = UCBBandit.from_json(done_path.read_text())
+                log.info("[instructions_r%d] [pairs_r%d] complete in run dir, skipped", r, r)
                 valid = valid.unionByName(self.rd.read(f"pairs_r{r}").where(F.col("drop_reason").isNull()))
                 continue
             if not bandit.arms:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from string import Template
 
@@ -12,7 +12,7 @@ STYLE_HINTS = {"command": "an imperative command (e.g. 'Explain ...')", "questio
 DOC_CLOSE = re.compile(r"</?\s*document\s*>", re.IGNORECASE)
 
 
-@lru_cache(maxsize=None)
+@cache
 def template(name: str) -> str:
     return resources.files("fanno_spark.prompts").joinpath(name).read_text(encoding="utf-8").strip()
 
@@ -53,8 +53,8 @@ def respond_conversation(instruction: str) -> str:
     return json.dumps(conv, ensure_ascii=False)
 
 
-LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:new\s+)?(?:instruction|question|task|command|prompt|q)\s*\d*\s*[:.)-]\s*(?:\*\*)?\s*",
-                   re.IGNORECASE)
+LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:new\s+)?(?:instruction|question|task|command|prompt|q)"
+                   r"\s*\d*\s*[:.)-]\s*(?:\*\*)?\s*", re.IGNORECASE)
 LIST_MARK = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 LEAK = re.compile(r"<\s*/?\s*document\s*>|\[document-tag\]|^task type:|write one (new )?instruction|"
                   r"think different|example instructions written", re.IGNORECASE | re.MULTILINE)

@@ -4,7 +4,7 @@ instruction parsing and the rule filter. Generation itself is llm.spark_generate
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import pandas as pd
 from pyspark.sql import DataFrame
@@ -34,7 +34,8 @@ def seed_prompts(docs: DataFrame, model: str, sampling: Sampling, prompts_per_do
             for doc in pdf.itertuples(index=False):
                 for tags in sample_tags(doc.id, prompts_per_doc, seed, salt="seed"):
                     conv = prompts.seed_conversation(doc.text, tags, max_doc_chars)
-                    rows.append({"doc_id": doc.id, "community": doc.community, **tags, "fewshot_ids": [], "fewshot_texts": [],
+                    rows.append({"doc_id": doc.id, "community": doc.community, **tags,
+                                 "fewshot_ids": [], "fewshot_texts": [],
                                  "prompt_hash": _hash(model, sampling, conv), "conversation": conv})
             yield pd.DataFrame(rows, columns=[c.split()[0] for c in PROMPT_SCHEMA.split(", ")])
 
@@ -66,13 +67,14 @@ _PARSED = T.StructType([T.StructField("value", T.StringType()), T.StructField("r
 @F.pandas_udf(_PARSED)
 def _parse_instruction_udf(text: pd.Series, avoid: pd.Series) -> pd.DataFrame:
     example = prompts.template("seed_example_answer.txt")  # the one-shot answer, parroted back
-    parsed = [prompts.parse_instruction(t, [example, *(a if a is not None else ())]) for t, a in zip(text, avoid)]
+    parsed = [prompts.parse_instruction(t, [example, *(a if a is not None else ())])
+              for t, a in zip(text, avoid, strict=True)]
     return pd.DataFrame({"value": [p[0] for p in parsed], "reason": [p[1] for p in parsed]})
 
 
 @F.pandas_udf(_PARSED)
 def _parse_response_udf(text: pd.Series, finish: pd.Series) -> pd.DataFrame:
-    parsed = [prompts.parse_response(t, f) for t, f in zip(text, finish)]
+    parsed = [prompts.parse_response(t, f) for t, f in zip(text, finish, strict=True)]
     return pd.DataFrame({"value": [p[0] for p in parsed], "reason": [p[1] for p in parsed]})
 
 

@@ -65,7 +65,7 @@ class UCBBandit:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "UCBBandit":
+    def from_json(cls, text: str) -> UCBBandit:
         data = json.loads(text)
         arms = {k: Arm(**v) for k, v in data.pop("arms").items()}
         return cls(arms=arms, **data)

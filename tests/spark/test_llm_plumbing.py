@@ -1,0 +1,59 @@
+"""LLM plumbing on Spark with the deterministic fake engine (the real model runs in tests/e2e)."""
+
+import pytest
+from pyspark.sql import functions as F
+
+from fanno_spark.config import FilterConfig
+from fanno_spark.generate import stages as gen
+from fanno_spark.llm.engine import EngineSpec, Sampling
+from fanno_spark.llm.spark_generate import generate_cached
+
+pytestmark = pytest.mark.spark
+SPEC = EngineSpec(kind="fake", model="fake")
+
+
+def docs(spark, n):
+    return spark.createDataFrame([(f"doc{i}", f"Document {i} says the sky is blue number {i}.", f"c{i % 2}")
+                                  for i in range(n)], "id string, text string, community string")
+
+
+def test_cache_sends_only_missing_prompts(spark, tmp_path):
+    sampling = Sampling(max_tokens=16)
+    prompts = gen.seed_prompts(docs(spark, 6), "fake", sampling, prompts_per_doc=2, seed=0, max_doc_chars=500)
+    out, stats = generate_cached(spark, prompts.limit(4), SPEC, sampling, tmp_path / "cache", "s1")
+    assert stats.sent == 4 and stats.cached == 0 and out.where(F.col("text").isNull()).count() == 0
+    out, stats = generate_cached(spark, prompts, SPEC, sampling, tmp_path / "cache", "s1")
+    assert stats.prompts == 12 and stats.cached == 4 and stats.sent == 8
+    assert out.count() == 12 and out.where(F.col("text").isNull()).count() == 0
+    _, stats = generate_cached(spark, prompts, SPEC, sampling, tmp_path / "cache", "s1")
+    assert stats.sent == 0 and stats.cached == 12  # a rerun pays nothing
+    cache = spark.read.parquet(str(tmp_path / "cache"))
+    assert cache.count() == cache.select("prompt_hash").distinct().count() == 12
+
+
+def test_seed_prompts_carry_tags_and_distinct_hashes(spark):
+    prompts = gen.seed_prompts(docs(spark, 5), "fake", Sampling(max_tokens=8), 3, 0, 500).collect()
+    assert len(prompts) == 15 and len({p["prompt_hash"] for p in prompts}) == 15
+    assert all(p["task_type"] and p["difficulty"] and p["style"] in ("command", "question") for p in prompts)
+
+
+def test_instruction_filter_reasons_and_pool_dedup(spark):
+    rows = [
+        ("d1", "h1", "Explain why the sky looks blue during the day.", []),
+        ("d2", "h2", "Explain why the sky looks blue during the day!", []),   # same normalised text
+        ("d3", "h3", "Describe the image below in detail please.", []),       # banned keyword
+        ("d4", "h4", "Why?", []),                                             # too short
+        ("d5", "h5", "Do it now and list three facts about rain clouds.", []),  # 'know' must not hit 'now'
+        ("d6", "h6", "Summarise how rivers carve canyons over millions of years.", []),  # in pool already
+        ("d7", "h7", None, []),
+    ]
+    generated = spark.createDataFrame(rows, "doc_id string, prompt_hash string, text string, "
+                                            "fewshot_texts array<string>")
+    generated = generated.withColumn("finish_reason", F.lit("stop")).withColumn("prompt_tokens", F.lit(1)) \
+        .withColumn("completion_tokens", F.lit(1)).withColumn("conversation", F.lit("[]"))
+    pool = spark.createDataFrame([("Summarise how rivers carve canyons over millions of years.",)], "instruction string") \
+        .withColumn("instruction_id", gen.instruction_key())
+    cfg = FilterConfig(banned_words=("image", "know"))
+    out = {r["doc_id"]: r["drop_reason"] for r in gen.parse_and_filter_instructions(generated, pool, cfg, 1).collect()}
+    assert out == {"d1": None, "d2": "duplicate_in_round", "d3": "banned_keyword", "d4": "too_short",
+                   "d5": None, "d6": "duplicate_of_pool", "d7": "no_generation"}
