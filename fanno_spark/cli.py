@@ -33,6 +33,20 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def summary(metrics: dict[str, float]) -> str:
+    """End-of-job table: LLM work per stage, then rows dropped per stage and reason."""
+    stages = sorted({k.split(".")[0] for k in metrics if ".llm_" in k}, key=lambda s: (s[-1], s))
+    cols = ("prompts", "cached", "sent", "prompt_tokens", "completion_tokens")
+    lines = [f"{'LLM stage':<18}" + "".join(f"{c:>18}" for c in cols)]
+    for st in stages:
+        lines.append(f"{st:<18}" + "".join(f"{int(metrics.get(f'{st}.llm_{c}', 0)):>18}" for c in cols))
+    drops = sorted((k, v) for k, v in metrics.items() if ".dropped." in k)
+    lines += [f"dropped {k.replace('.dropped.', ': ')} = {int(v)}" for k, v in drops]
+    if "final.llm_calls_per_pair" in metrics:
+        lines.append(f"LLM calls per final pair: {metrics['final.llm_calls_per_pair']:.2f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -60,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         status = "FINISHED"
     finally:
         tracker.end(status)
+    print(summary(result.metrics))
     if result.final_dir is not None:
         print(f"dataset: {result.final_dir / 'alpaca.json'} ({result.pairs} pairs); "
               f"parquet: {run_dir / 'final'}")

@@ -20,6 +20,7 @@ ENV_DEFAULTS = {
     "VLLM_CPU_KVCACHE_SPACE": "1",
     "VLLM_NO_USAGE_STATS": "1",
     "VLLM_HOST_IP": "127.0.0.1",
+    "VLLM_LOGGING_LEVEL": "WARNING",  # engine INFO lines drown the job's own progress log
     "VLLM_WORKER_MULTIPROC_METHOD": "spawn",  # Spark's Python workers fork; CUDA must not
     "DO_NOT_TRACK": "1",
     "MLFLOW_DISABLE_TELEMETRY": "true",

@@ -68,3 +68,12 @@ def test_cli_exits_before_spark_on_bad_config(capsys):
     assert main(["--set", "llm.nope=1"]) == 2
     err = capsys.readouterr().err
     assert err.strip().startswith("config error: llm.nope: unknown key") and err.count("\n") == 1
+
+
+def test_summary_lists_llm_stages_and_drops():
+    from fanno_spark.cli import summary
+
+    text = summary({"pairs_r0.llm_prompts": 4, "pairs_r0.llm_sent": 3, "pairs_r0.llm_completion_tokens": 99,
+                    "instructions_r0.dropped.too_short": 2, "final.llm_calls_per_pair": 2.25})
+    assert "pairs_r0" in text and "99" in text
+    assert "dropped instructions_r0: too_short = 2" in text and "2.25" in text
