@@ -56,8 +56,9 @@ def respond_conversation(instruction: str) -> str:
 LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:new\s+)?(?:instruction|question|task|command|prompt|q)"
                    r"\s*\d*\s*[:.)-]\s*(?:\*\*)?\s*", re.IGNORECASE)
 LIST_MARK = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
-LEAK = re.compile(r"<\s*/?\s*document\s*>|\[document-tag\]|^task type:|write one (new )?instruction|"
+LEAK = re.compile(r"<\s*/?\s*document\s*>|\[document-tag\]|^\s*(task type|style|difficulty):|write one (new )?instruction|"
                   r"think different|example instructions written", re.IGNORECASE | re.MULTILINE)
+DOC_LEAK = re.compile(r"<\s*/?\s*document\s*>|\[document-tag\]", re.IGNORECASE)  # for responses
 REFUSAL = re.compile(r"^\s*(i'm sorry|i am sorry|sorry,|i cannot|i can't|as an ai\b)", re.IGNORECASE)
 
 
@@ -75,11 +76,12 @@ def parse_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = ()
     """
     if text is None or not text.strip():
         return None, "empty"
-    if LEAK.search(text):
-        return None, "template_leak"
     avoided = {_norm(a) for a in avoid}
-    copied = False
+    copied = leaked = False
     for line in text.strip().splitlines():
+        if LEAK.search(line):  # a template line echoed back: skip it, never keep it
+            leaked = True
+            continue
         candidate = LIST_MARK.sub("", LABEL.sub("", line.strip())).strip()
         candidate = LABEL.sub("", candidate).strip("\"'“”*` ").strip()
         if not re.search(r"[A-Za-z]{2}", candidate):
@@ -90,7 +92,7 @@ def parse_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = ()
         if REFUSAL.match(candidate):
             return None, "refusal"
         return candidate, None
-    return None, "copied_example" if copied else "empty"
+    return None, "template_leak" if leaked else "copied_example" if copied else "empty"
 
 
 def parse_response(text: str | None, finish_reason: str | None) -> tuple[str | None, str | None]:
@@ -100,7 +102,7 @@ def parse_response(text: str | None, finish_reason: str | None) -> tuple[str | N
         return None, "truncated"
     if REFUSAL.match(text):
         return None, "refusal"
-    if LEAK.search(text):
+    if DOC_LEAK.search(text):
         return None, "template_leak"
     return text.strip(), None
 

@@ -55,6 +55,10 @@ def test_parse_instruction_rejects_junk_with_reason():
     assert prompts.parse_instruction(None) == (None, "empty")
     assert prompts.parse_instruction("!!! ... ???") == (None, "empty")
     assert prompts.parse_instruction("<document> copy") == (None, "template_leak")
+    assert prompts.parse_instruction("Task type: summarization\nStyle: question") == (None, "template_leak")
+    # template lines echoed around a real instruction are skipped, not fatal
+    assert prompts.parse_instruction("<document>\nExplain how the parser works.\n</document>") == (
+        "Explain how the parser works.", None)
     assert prompts.parse_instruction("I'm sorry, I can't help.") == (None, "refusal")
 
 
