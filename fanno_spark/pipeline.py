@@ -66,7 +66,8 @@ class Job:
     # -- helpers ---------------------------------------------------------------------------------
     def _stage(self, name: str, build, partitions: int | None = None) -> DataFrame:
         df = self.rd.stage(name, build, partitions)
-        self._metric(f"{name}.rows", df.count())
+        rows = self.rd.counts.get(name)  # counted once when written; a resumed stage is counted here
+        self._metric(f"{name}.rows", rows if rows is not None else df.count())
         if name in self.rd.timings:
             self._metric(f"{name}.seconds", self.rd.timings[name])
         if self.until == name:

@@ -18,6 +18,7 @@ class RunDir:
     spark: SparkSession
     log: Callable[[str], None] = print
     timings: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
 
     def path(self, name: str) -> Path:
         return self.root / name
@@ -46,7 +47,8 @@ class RunDir:
         df.write.mode("overwrite").parquet(str(self.path(name)))  # Spark writes _SUCCESS last
         self.timings[name] = round(time.time() - start, 2)
         out = self.read(name)
-        self.log(f"[{name}] {out.count()} rows in {self.timings[name]}s")
+        self.counts[name] = out.count()
+        self.log(f"[{name}] {self.counts[name]} rows in {self.timings[name]}s")
         return out
 
     def write_json(self, rel: str, obj) -> Path:

@@ -19,6 +19,8 @@ from .tags import sample_tags
 PROMPT_SCHEMA = ("doc_id string, community string, task_type string, difficulty string, style string, "
                  "fewshot_ids array<string>, fewshot_texts array<string>, prompt_hash string, conversation string")
 
+PROMPT_COLUMNS = [c.split()[0] for c in PROMPT_SCHEMA.split(", ")]
+
 
 def _hash(model: str, sampling: Sampling, conversation_json: str) -> str:
     return prompt_hash(model, sampling, json.loads(conversation_json))
@@ -37,7 +39,7 @@ def seed_prompts(docs: DataFrame, model: str, sampling: Sampling, prompts_per_do
                     rows.append({"doc_id": doc.id, "community": doc.community, **tags,
                                  "fewshot_ids": [], "fewshot_texts": [],
                                  "prompt_hash": _hash(model, sampling, conv), "conversation": conv})
-            yield pd.DataFrame(rows, columns=[c.split()[0] for c in PROMPT_SCHEMA.split(", ")])
+            yield pd.DataFrame(rows, columns=PROMPT_COLUMNS)
 
     return docs.select("id", "text", "community").mapInPandas(build, PROMPT_SCHEMA)
 
@@ -56,7 +58,7 @@ def augment_prompts(docs: DataFrame, picks: DataFrame, model: str, sampling: Sam
                 rows.append({"doc_id": doc.doc_id, "community": doc.community, **tags,
                              "fewshot_ids": list(doc.fewshot_ids), "fewshot_texts": list(doc.fewshot_texts),
                              "prompt_hash": _hash(model, sampling, conv), "conversation": conv})
-            yield pd.DataFrame(rows, columns=[c.split()[0] for c in PROMPT_SCHEMA.split(", ")])
+            yield pd.DataFrame(rows, columns=PROMPT_COLUMNS)
 
     return joined.mapInPandas(build, PROMPT_SCHEMA)
 
