@@ -23,13 +23,18 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class InputConfig:
     path: str = "data/sample/pydocs.jsonl.gz"
-    format: str = "jsonl"
+    format: str = "auto"  # auto (by extension), jsonl, parquet, text (one file = one doc), warc (WARC/WET)
     max_docs: int | None = None  # take the first N documents (smoke runs)
+    max_doc_chars: int = 1_000_000  # longer documents are rejected as too_large (kept aside, head only)
+    text_column: str = "text"  # parquet column names
+    id_column: str = "id"  # parquet: absent column -> id from a hash of the text
+    url_column: str = "url"
 
 
 @dataclass(frozen=True)
 class PrescreenConfig:
-    # Gopher / C4 style thresholds, loosened where documentation prose differs from web text.
+    # Gopher (table A1) / C4 thresholds; min_alpha_word_ratio and min_sentences are loosened from
+    # 0.8 and 5 because technical prose (code names, short sections) is what FANNO wants to keep.
     min_words: int = 50
     max_words: int = 100_000
     min_mean_word_length: float = 3.0
@@ -40,6 +45,26 @@ class PrescreenConfig:
     max_ellipsis_line_ratio: float = 0.3
     min_stop_words: int = 2
     max_duplicate_line_fraction: float = 0.3
+    max_duplicate_paragraph_fraction: float = 0.3
+    max_duplicate_line_char_fraction: float = 0.2
+    max_duplicate_paragraph_char_fraction: float = 0.2
+    max_top_ngram_char_fractions: tuple[float, ...] = (0.20, 0.18, 0.16)  # n = 2, 3, 4
+    max_dup_ngram_char_fractions: tuple[float, ...] = (0.15, 0.14, 0.13, 0.12, 0.11, 0.10)  # n = 5..10
+    min_sentences: int = 3
+    filter_lorem_ipsum: bool = True
+    filter_curly_bracket: bool = False  # C4 drops any "{"; that would drop every code document
+    languages: tuple[str, ...] = ("en",)  # empty: no language filter
+    min_language_score: float = 0.65
+    language_chars: int = 2000
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    enabled: bool = True
+    jaccard_threshold: float = 0.8  # word 5-gram shingles
+    shingle_words: int = 5
+    minhash_tables: int = 8
+    seed: int = 42
 
 
 @dataclass(frozen=True)
@@ -51,9 +76,15 @@ class EmbedConfig:
 @dataclass(frozen=True)
 class GraphConfig:
     cosine_threshold: float = 0.7  # FANNO's value
-    lsh_bucket_length: float = 0.1
-    lsh_num_tables: int = 6
+    method: str = "ivf"  # ivf (k-means cells, linear) or brp (pyspark.ml BucketedRandomProjectionLSH)
+    cell_size: int = 1000  # ivf: documents per cell on average
+    nprobe: int = 2  # ivf: cells each document is compared against
+    kmeans_iter: int = 10
+    train_sample: int = 20_000  # ivf: vectors the centroids are fitted on (collected to the driver)
+    lsh_bucket_length: float = 0.1  # brp
+    lsh_num_tables: int = 6  # brp
     lpa_max_iter: int = 5
+    checkpoint_interval: int = 2  # GraphX Pregel checkpoint every N LPA iterations
 
 
 @dataclass(frozen=True)
@@ -144,6 +175,7 @@ class SparkConfig:
 class FannoConfig:
     input: InputConfig = field(default_factory=InputConfig)
     prescreen: PrescreenConfig = field(default_factory=PrescreenConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
@@ -159,7 +191,8 @@ class FannoConfig:
 
 
 CHOICES = {
-    "input.format": ("jsonl",),
+    "input.format": ("auto", "jsonl", "parquet", "text", "warc"),
+    "graph.method": ("ivf", "brp"),
     "llm.engine": ("vllm", "fake"),
     "llm.dtype": ("bfloat16", "float16", "float32", "auto"),
     "respond.mode": ("direct",),
@@ -168,8 +201,12 @@ CHOICES = {
 POSITIVE = ("embed.batch_size", "graph.lsh_num_tables", "graph.lpa_max_iter", "sample.per_community",
             "sample.max_docs", "tags.prompts_per_doc", "llm.partitions", "llm.batch_size",
             "llm.max_model_len", "seeds.max_tokens", "augment.max_tokens", "augment.fewshot_k",
-            "respond.max_tokens", "spark.shuffle_partitions", "graph.lsh_bucket_length")
-FRACTIONS = ("graph.cosine_threshold", "augment.top_fraction", "llm.top_p", "llm.gpu_memory_utilization")
+            "respond.max_tokens", "spark.shuffle_partitions", "graph.lsh_bucket_length",
+            "input.max_doc_chars", "dedup.shingle_words", "dedup.minhash_tables", "graph.cell_size",
+            "graph.nprobe", "graph.kmeans_iter", "graph.train_sample", "graph.checkpoint_interval",
+            "prescreen.language_chars")
+FRACTIONS = ("graph.cosine_threshold", "dedup.jaccard_threshold", "augment.top_fraction", "llm.top_p",
+             "llm.gpu_memory_utilization")
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:
@@ -196,6 +233,11 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if isinstance(value, str):
             return value
         raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if origin is tuple and typing.get_args(hint)[0] is float:
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{key}: expected a list of numbers, got {value!r}")
+        return tuple(float(v) for v in value)
     if origin is tuple:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
@@ -240,6 +282,11 @@ def _check_values(cfg: FannoConfig) -> None:
             raise ConfigError(f"{key}: must be in (0, 1], got {flat[key]!r}")
     if cfg.augment.rounds < 0:
         raise ConfigError(f"augment.rounds: must be >= 0, got {cfg.augment.rounds}")
+    p = cfg.prescreen
+    if len(p.max_top_ngram_char_fractions) != 3:
+        raise ConfigError("prescreen.max_top_ngram_char_fractions: expected 3 numbers (n = 2, 3, 4)")
+    if len(p.max_dup_ngram_char_fractions) != 6:
+        raise ConfigError("prescreen.max_dup_ngram_char_fractions: expected 6 numbers (n = 5..10)")
     if cfg.input.max_docs is not None and cfg.input.max_docs <= 0:
         raise ConfigError(f"input.max_docs: must be > 0, got {cfg.input.max_docs}")
 

@@ -1,6 +1,6 @@
 """The FANNO job: stages wired over a run directory, with the driver-side UCB loop and MLflow.
 
-Stage order (names are also valid --until values): docs, docs_scored, docs_kept, docs_vec, edges,
+Stage order (names are also valid --until values): docs, docs_scored, docs_dedup, docs_kept, docs_vec, edges,
 communities, docs_selected, instructions_r0, pairs_r0, instructions_r<r>, pairs_r<r>, final.
 """
 
@@ -23,13 +23,13 @@ from .io.readers import read_corpus
 from .llm.engine import EngineSpec, Sampling
 from .llm.model_store import embedding_model_path, resolve_model
 from .llm.spark_generate import generate_cached
-from .prescreen import embed, graph, heuristics
+from .prescreen import dedup, embed, graph, heuristics, language
 from .rundir import RunDir
 from .tracking import Tracker
 
 log = logging.getLogger("fanno_spark")
 
-PRESCREEN_STAGES = ("docs", "docs_scored", "docs_kept", "docs_vec", "edges", "communities", "docs_selected")
+PRESCREEN_STAGES = ("docs", "docs_scored", "docs_dedup", "docs_kept", "docs_vec", "edges", "communities", "docs_selected")
 
 
 class StopAfter(Exception):
@@ -107,11 +107,12 @@ class Job:
     def prescreen(self) -> DataFrame:
         cfg = self.cfg
         docs = self._stage("docs", lambda: read_corpus(self.spark, cfg.input))
-        scored = self._stage("docs_scored", lambda: heuristics.decide(heuristics.score_documents(docs),
-                                                                      cfg.prescreen))
-        self._reason_counts(scored, "prescreen")
-        self._write_rejects("docs", scored)
-        kept = self._stage("docs_kept", lambda: heuristics.split_kept(scored)[0].drop("raw", "read_error"))
+        scored = self._stage("docs_scored", lambda: heuristics.decide(heuristics.score_documents(
+            language.add_language(docs, cfg.prescreen.language_chars)), cfg.prescreen))
+        deduped = self._stage("docs_dedup", lambda: dedup.mark_near_duplicates(scored, cfg.dedup))
+        self._reason_counts(deduped, "prescreen")
+        self._write_rejects("docs", deduped)
+        kept = self._stage("docs_kept", lambda: heuristics.split_kept(deduped)[0].drop("raw", "read_error"))
         vecs = self._stage("docs_vec", lambda: embed.embed_documents(kept.select("id", "text"), cfg.embed,
                                                                      embedding_model_path()))
         edges = self._stage("edges", lambda: graph.similarity_edges(vecs, cfg.graph))

@@ -1,14 +1,50 @@
-"""Corpus readers -> one normalised schema: id, url, text, source, plus read_error for rejects."""
+"""Corpus readers -> one normalised schema: id, url, text, source, read_error (null = readable), raw.
+
+Every reader keeps what it cannot use as a row with a `read_error` reason, so the accounting
+`read = kept + rejected` holds; nothing is dropped on the floor and nothing crashes the job.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.window import Window
 
 from ..config import InputConfig
+from .warc import WARC_SCHEMA, read_warc_files
 
-DOC_COLUMNS = ["id", "url", "text", "source"]
+DOC_COLUMNS = ["id", "url", "text", "source", "read_error", "raw"]
+
+# C0/C1 control characters other than tab/newline/CR, and bidi overrides/isolates that can make
+# a prompt display differently from what the model reads. They are removed, never kept in text.
+_INVISIBLE = r"[\p{Cc}&&[^\n\t\r]]|[\x{200E}\x{200F}\x{202A}-\x{202E}\x{2066}-\x{2069}\x{FEFF}]"
+
+
+class InputError(ValueError):
+    """The input cannot be read at all (missing path, wrong columns): stop before any work."""
+
+
+def detect_format(path: str) -> str:
+    names = [path]
+    p = Path(path.removeprefix("file:"))
+    if p.is_dir():
+        names = [f.name for f in p.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))]
+        if not names:
+            raise InputError(f"input.path: {path} is an empty folder")
+    for name in names:
+        n = name.lower()
+        if n.endswith((".warc", ".warc.gz", ".wet", ".wet.gz")):
+            return "warc"
+        if n.endswith(".parquet"):
+            return "parquet"
+        if n.endswith((".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson")):
+            return "jsonl"
+        if n.endswith((".txt", ".txt.gz", ".md")):
+            return "text"
+    raise InputError(f"input.path: cannot tell the format of {path}; set input.format")
 
 
 def read_jsonl(spark: SparkSession, cfg: InputConfig) -> DataFrame:
@@ -30,17 +66,102 @@ def read_jsonl(spark: SparkSession, cfg: InputConfig) -> DataFrame:
         .when(~is_string_text, F.lit("non_string_text"))
         .when(F.col("j.id").isNull() | (F.trim("j.id") == ""), F.lit("missing_id"))
     )
-    docs = parsed.select(
+    return parsed.select(
         F.col("j.id").alias("id"), F.col("j.url").alias("url"), F.col("j.text").alias("text"),
         F.col("_source").alias("source"), read_error.alias("read_error"), F.col("value").alias("raw"), "_pos",
     )
-    return mark_duplicate_ids(docs)
+
+
+def read_parquet(spark: SparkSession, cfg: InputConfig) -> DataFrame:
+    df = spark.read.parquet(cfg.path)
+    fields = {f.name: f.dataType for f in df.schema.fields}
+    if cfg.text_column not in fields:
+        raise InputError(f"input.text_column: {cfg.path} has no column {cfg.text_column!r} "
+                         f"(columns: {', '.join(fields)})")
+    if not isinstance(fields[cfg.text_column], T.StringType):
+        raise InputError(f"input.text_column: {cfg.text_column!r} is {fields[cfg.text_column].simpleString()}, "
+                         "not a string")
+    if cfg.max_docs:
+        df = df.limit(cfg.max_docs)
+    df = df.withColumn("_source", F.input_file_name()).withColumn("_pos", F.monotonically_increasing_id())
+    text = F.col(cfg.text_column)
+    # Without an id column a document is named by its content, which is stable across reruns.
+    doc_id = (F.col(cfg.id_column).cast("string") if cfg.id_column in fields
+              else F.substring(F.sha2(F.coalesce(text, F.lit("")), 256), 1, 20))
+    url = F.col(cfg.url_column).cast("string") if cfg.url_column in fields else F.lit(None).cast("string")
+    read_error = (F.when(text.isNull(), F.lit("missing_text"))
+                  .when(doc_id.isNull() | (F.trim(doc_id) == ""), F.lit("missing_id")))
+    return df.select(doc_id.alias("id"), url.alias("url"), text.alias("text"), F.col("_source").alias("source"),
+                     read_error.alias("read_error"), F.lit(None).cast("string").alias("raw"), "_pos")
+
+
+def empty_files(spark: SparkSession, path: str, suffixes: tuple[str, ...] = ()) -> DataFrame:
+    """Zero-byte files under path as reject rows: Spark's file sources skip them without a trace."""
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    found = []
+    if fs.exists(hpath):
+        it = fs.listFiles(hpath, True)
+        while it.hasNext():
+            st = it.next()
+            name = st.getPath().toString()
+            base = st.getPath().getName()
+            if st.getLen() == 0 and not base.startswith((".", "_")) and (not suffixes or base.endswith(suffixes)):
+                found.append((name, None, None, name, "empty_file", None, 0))
+    return spark.createDataFrame(found, "id string, url string, text string, source string, read_error string, "
+                                        "raw string, _pos long")
+
+
+def read_text_files(spark: SparkSession, cfg: InputConfig) -> DataFrame:
+    """A folder of plain-text files, one document per file, named by its path.
+
+    binaryFile (not text/wholetext) so an empty file is still a row, and bytes that are not UTF-8
+    become U+FFFD, which validate_text counts as undecodable_bytes.
+    """
+    df = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(cfg.path)
+    if cfg.max_docs:
+        df = df.limit(cfg.max_docs)
+    docs = df.select(F.col("path").alias("id"), F.lit(None).cast("string").alias("url"),
+                     F.decode("content", "UTF-8").alias("text"), F.col("path").alias("source"),
+                     F.lit(None).cast("string").alias("read_error"), F.lit(None).cast("string").alias("raw"),
+                     F.monotonically_increasing_id().alias("_pos"))
+    return docs.unionByName(empty_files(spark, cfg.path))
+
+
+def read_warc(spark: SparkSession, cfg: InputConfig) -> DataFrame:
+    """WARC/WET files: the file list is distributed, each task streams its files (no whole-file rows)."""
+    files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+             .option("pathGlobFilter", "*.{warc,warc.gz,wet,wet.gz,arc.gz}")
+             .load(cfg.path).select("path").distinct())
+    n = files.count()
+    if n == 0:
+        raise InputError(f"input.path: no .warc/.warc.gz/.wet.gz files under {cfg.path}")
+    docs = files.repartition(min(n, 4 * spark.sparkContext.defaultParallelism)).mapInPandas(
+        read_warc_files(cfg.max_doc_chars), WARC_SCHEMA)
+    if cfg.max_docs:
+        docs = docs.limit(cfg.max_docs)
+    return docs.withColumn("_pos", F.monotonically_increasing_id()).unionByName(
+        empty_files(spark, cfg.path, (".warc", ".warc.gz", ".wet", ".wet.gz", ".arc.gz")))
+
+
+def validate_text(docs: DataFrame, cfg: InputConfig) -> DataFrame:
+    """Reasons that apply to every format: too large, undecodable bytes, nothing left after cleaning."""
+    cleaned = F.regexp_replace(F.col("text"), _INVISIBLE, "")
+    too_large = F.length("text") > cfg.max_doc_chars
+    error = F.coalesce(
+        F.col("read_error"),
+        F.when(too_large, F.lit("too_large")),
+        F.when(F.col("text").contains("\ufffd"), F.lit("undecodable_bytes")),
+        F.when(F.col("text").isNotNull() & cleaned.rlike(r"^\s*$"), F.lit("empty_text")),
+    )
+    # A rejected giant keeps only its head: enough to inspect, without carrying megabytes downstream.
+    text = F.when(too_large, F.substring("text", 1, 10_000)).otherwise(cleaned)
+    return docs.withColumn("read_error", error).withColumn("text", text)
 
 
 def mark_duplicate_ids(docs: DataFrame) -> DataFrame:
     """A repeated id keeps its first occurrence; the others are rejected, never silently merged."""
-    from pyspark.sql.window import Window
-
     w = Window.partitionBy("id").orderBy("source", "_pos")
     rank: Column = F.when(F.col("id").isNotNull(), F.row_number().over(w))
     return docs.withColumn(
@@ -48,9 +169,10 @@ def mark_duplicate_ids(docs: DataFrame) -> DataFrame:
     ).drop("_pos")
 
 
+READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text_files, "warc": read_warc}
+
+
 def read_corpus(spark: SparkSession, cfg: InputConfig) -> DataFrame:
-    if cfg.format == "jsonl":
-        df = read_jsonl(spark, cfg)
-    else:  # pragma: no cover - config validation keeps this out
-        raise ValueError(f"unsupported input format {cfg.format}")
-    return df.repartition(spark.sparkContext.defaultParallelism)
+    fmt = detect_format(cfg.path) if cfg.format == "auto" else cfg.format
+    df = mark_duplicate_ids(validate_text(READERS[fmt](spark, cfg), cfg))
+    return df.select(*DOC_COLUMNS).repartition(spark.sparkContext.defaultParallelism)

@@ -1,7 +1,8 @@
 """Heuristic quality scores as native Spark column expressions (no Python UDF), then a decision.
 
-Scores follow Gopher (Rae et al. 2021) and C4 practice; thresholds live in PrescreenConfig.
-`score_documents` only adds columns; `decide` turns them into one `drop_reason` per row.
+Scores follow Gopher (Rae et al. 2021, table A1) and C4 (Raffel et al. 2020); thresholds live in
+PrescreenConfig. `score_documents` only adds columns; `decide` turns them into one `drop_reason`.
+Language ID is the one Python step (langid.py's model in `language.py`): Spark SQL has no classifier.
 """
 
 from __future__ import annotations
@@ -12,44 +13,124 @@ from pyspark.sql.window import Window
 
 from ..config import PrescreenConfig
 
-STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")  # Gopher's list
+TOP_NGRAMS = (2, 3, 4)
+DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 
 
 def _ratio(num: Column, den: Column) -> Column:
     return F.when(den > 0, num / den).otherwise(F.lit(0.0))
 
 
+def _let(value: Column, body) -> Column:
+    """Evaluate `value` once and hand it to `body` as a lambda variable.
+
+    An expression referenced inside a higher-order function's lambda is evaluated again for every
+    element (Spark does no common-subexpression elimination there), which turns O(n) into O(n²).
+    """
+    return F.transform(F.array(value), body)[0]
+
+
+def _sum_lengths(arr: Column) -> Column:
+    return F.aggregate(arr, F.lit(0), lambda acc, s: acc + F.length(s))
+
+
+def _dup_count_and_chars(items: Column) -> tuple[Column, Column]:
+    """Gopher's find_duplicates: elements seen before, and their characters."""
+    distinct = F.array_distinct(items)
+    return F.size(items) - F.size(distinct), _sum_lengths(items) - _sum_lengths(distinct)
+
+
+def _ngrams(words: Column, n: int) -> Column:
+    """Word n-grams with their start index, as structs (g, i); empty when the text is shorter than n."""
+    return F.when(F.size(words) >= n, F.transform(
+        F.sequence(F.lit(0), F.size(words) - n),
+        lambda i: F.struct(F.array_join(F.slice(words, i + 1, n), " ").alias("g"), i.alias("i")),
+    )).otherwise(F.array())
+
+
+def _top_ngram_chars(words: Column, n: int) -> Column:
+    """Characters of the most frequent n-gram times its count (longest run in the sorted list)."""
+    grams = F.array_sort(F.transform(_ngrams(words, n), lambda s: s["g"]))
+    init = F.struct(F.lit(None).cast("string").alias("prev"), F.lit(0).alias("run"), F.lit(0).alias("best"))
+
+    def step(acc, g):
+        run = F.when(g == acc["prev"], acc["run"] + 1).otherwise(F.lit(1))
+        return F.struct(g.alias("prev"), run.alias("run"),
+                        F.greatest(acc["best"], run * F.length(g)).alias("best"))
+    return F.aggregate(grams, init, step, lambda acc: acc["best"])
+
+
+def _dup_ngram_chars(words: Column, n: int) -> Column:
+    """Characters of words covered by a repeated n-gram (every occurrence after the first).
+
+    Gopher's sequential scan, expressed on sorted (n-gram, position) pairs: a pair whose n-gram equals
+    its predecessor's is a repeat; the words it spans are counted once each.
+    """
+    def count(ordered: Column) -> Column:
+        repeats = F.filter(F.transform(
+            F.sequence(F.lit(1), F.greatest(F.size(ordered) - 1, F.lit(1))),
+            lambda k: F.when((F.size(ordered) > 1) & (ordered[k]["g"] == ordered[k - 1]["g"]), ordered[k]["i"]),
+        ), lambda x: x.isNotNull())
+        covered = F.array_distinct(F.flatten(F.transform(repeats, lambda i: F.sequence(i, i + n - 1))))
+        return F.aggregate(covered, F.lit(0), lambda acc, p: acc + F.length(words[p]))
+    return _let(F.array_sort(_ngrams(words, n)), count)
+
+
 def score_documents(df: DataFrame) -> DataFrame:
-    words = F.filter(F.split(F.coalesce("text", F.lit("")), r"\s+"), lambda w: w != "")
-    lines = F.filter(F.split(F.coalesce("text", F.lit("")), r"\n"), lambda ln: F.trim(ln) != "")
+    text = F.coalesce("text", F.lit(""))
+    words = F.filter(F.split(text, r"\s+"), lambda w: w != "")
+    lines = F.filter(F.split(text, r"\n"), lambda ln: F.trim(ln) != "")
     stop = F.array(*[F.lit(w) for w in STOP_WORDS])
     scored = (
         df.withColumn("_words", words).withColumn("_lines", lines)
+        .withColumn("_lower", F.transform("_words", F.lower))
+        .withColumn("_paras", F.split(F.trim(text), r"\n{2,}"))
+        .withColumn("_rlines", F.split(text, r"\n+"))
+        .withColumn("n_chars", F.length(text))
         .withColumn("n_words", F.size("_words"))
         .withColumn("n_lines", F.size("_lines"))
-        .withColumn("mean_word_length",
-                    _ratio(F.aggregate("_words", F.lit(0), lambda acc, w: acc + F.length(w)), F.col("n_words")))
+        .withColumn("mean_word_length", _ratio(_sum_lengths(F.col("_words")), F.col("n_words")))
         .withColumn("symbol_word_ratio",
                     _ratio(F.size(F.filter("_words", lambda w: w.rlike(r"^(#|\.\.\.|…)"))), F.col("n_words")))
         .withColumn("alpha_word_ratio",
-                    _ratio(F.size(F.filter("_words", lambda w: w.rlike("[A-Za-z]"))), F.col("n_words")))
-        .withColumn("stop_words",
-                    F.size(F.filter("_words", lambda w: F.array_contains(stop, F.lower(w)))))
+                    _ratio(F.size(F.filter("_words", lambda w: w.rlike("[^\\W\\d_]"))), F.col("n_words")))
+        .withColumn("stop_words", F.size(F.filter("_lower", lambda w: F.array_contains(stop, w))))
         .withColumn("bullet_line_ratio",
                     _ratio(F.size(F.filter("_lines", lambda ln: ln.rlike(r"^\s*[•*\-‣●]"))), F.col("n_lines")))
         .withColumn("ellipsis_line_ratio",
                     _ratio(F.size(F.filter("_lines", lambda ln: ln.rlike(r"(\.\.\.|…)\s*$"))), F.col("n_lines")))
-        .withColumn("duplicate_line_fraction",
-                    _ratio(F.col("n_lines") - F.size(F.array_distinct("_lines")), F.col("n_lines")))
-        .withColumn("doc_hash",
-                    F.sha2(F.lower(F.regexp_replace(F.trim(F.coalesce("text", F.lit(""))), r"\s+", " ")), 256))
-        .drop("_words", "_lines")
     )
-    return scored
+    para_dups, para_dup_chars = _dup_count_and_chars(F.col("_paras"))
+    line_dups, line_dup_chars = _dup_count_and_chars(F.col("_rlines"))
+    scored = (
+        scored
+        .withColumn("duplicate_paragraph_fraction", _ratio(para_dups, F.size("_paras")))
+        .withColumn("duplicate_paragraph_char_fraction", _ratio(para_dup_chars, F.col("n_chars")))
+        .withColumn("duplicate_line_fraction", _ratio(line_dups, F.size("_rlines")))
+        .withColumn("duplicate_line_char_fraction", _ratio(line_dup_chars, F.col("n_chars")))
+    )
+    for n in TOP_NGRAMS:
+        scored = scored.withColumn(f"top_{n}gram_char_fraction", _ratio(_top_ngram_chars(F.col("_lower"), n),
+                                                                        F.col("n_chars")))
+    for n in DUP_NGRAMS:
+        scored = scored.withColumn(f"dup_{n}gram_char_fraction", _ratio(_dup_ngram_chars(F.col("_lower"), n),
+                                                                        F.col("n_chars")))
+    # C4, at document level: sentences in lines that end like prose; lorem ipsum; curly brackets.
+    prose_lines = F.filter("_lines", lambda ln: ln.rlike(r"[.!?][\"')\]]?\s*$") & (
+        F.size(F.split(F.trim(ln), r"\s+")) >= 3))
+    return (
+        scored
+        .withColumn("c4_sentences", F.aggregate(
+            prose_lines, F.lit(0), lambda acc, ln: acc + F.size(F.split(ln, r"[.!?][\"')\]]?(\s+|$)")) - 1))
+        .withColumn("has_lorem_ipsum", F.lower(text).contains("lorem ipsum"))
+        .withColumn("has_curly_bracket", text.contains("{"))
+        .withColumn("doc_hash", F.sha2(F.lower(F.regexp_replace(F.trim(text), r"\s+", " ")), 256))
+        .drop("_words", "_lines", "_lower", "_paras", "_rlines")
+    )
 
 
-def heuristic_reason(cfg: PrescreenConfig) -> Column:
-    """The first failed heuristic, or null when the document passes them all."""
+def heuristic_rules(cfg: PrescreenConfig) -> list[tuple[Column, str]]:
     rules = [
         (F.col("n_words") < cfg.min_words, "too_few_words"),
         (F.col("n_words") > cfg.max_words, "too_many_words"),
@@ -60,10 +141,31 @@ def heuristic_reason(cfg: PrescreenConfig) -> Column:
         (F.col("stop_words") < cfg.min_stop_words, "few_stop_words"),
         (F.col("bullet_line_ratio") > cfg.max_bullet_line_ratio, "bullet_lines"),
         (F.col("ellipsis_line_ratio") > cfg.max_ellipsis_line_ratio, "ellipsis_lines"),
+        (F.col("duplicate_paragraph_fraction") > cfg.max_duplicate_paragraph_fraction, "duplicate_paragraphs"),
+        (F.col("duplicate_paragraph_char_fraction") > cfg.max_duplicate_paragraph_char_fraction,
+         "duplicate_paragraph_chars"),
         (F.col("duplicate_line_fraction") > cfg.max_duplicate_line_fraction, "duplicate_lines"),
+        (F.col("duplicate_line_char_fraction") > cfg.max_duplicate_line_char_fraction, "duplicate_line_chars"),
     ]
+    rules += [(F.col(f"top_{n}gram_char_fraction") > limit, f"top_{n}gram")
+              for n, limit in zip(TOP_NGRAMS, cfg.max_top_ngram_char_fractions, strict=True)]
+    rules += [(F.col(f"dup_{n}gram_char_fraction") > limit, f"duplicate_{n}grams")
+              for n, limit in zip(DUP_NGRAMS, cfg.max_dup_ngram_char_fractions, strict=True)]
+    rules.append((F.col("c4_sentences") < cfg.min_sentences, "few_sentences"))
+    if cfg.filter_lorem_ipsum:
+        rules.append((F.col("has_lorem_ipsum"), "lorem_ipsum"))
+    if cfg.filter_curly_bracket:
+        rules.append((F.col("has_curly_bracket"), "curly_bracket"))
+    if cfg.languages:  # before stop words and repetition, which assume the configured languages
+        rules.insert(6, (~F.col("language").isin(*cfg.languages) | F.col("language").isNull()
+                         | (F.col("language_score") < cfg.min_language_score), "language"))
+    return rules
+
+
+def heuristic_reason(cfg: PrescreenConfig) -> Column:
+    """The first failed heuristic, or null when the document passes them all."""
     expr = None
-    for cond, reason in rules:
+    for cond, reason in heuristic_rules(cfg):
         expr = F.when(cond, F.lit(reason)) if expr is None else expr.when(cond, F.lit(reason))
     return expr
 

@@ -1,12 +1,13 @@
-import gzip
-import json
+"""Filters on crafted documents that must pass and must fail; dedup; the similarity graph; LPA."""
 
+import dataclasses
+
+import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from fanno_spark.config import GraphConfig, InputConfig, PrescreenConfig, SampleConfig
-from fanno_spark.io.readers import read_corpus
-from fanno_spark.prescreen import graph, heuristics
+from fanno_spark.config import DedupConfig, GraphConfig, PrescreenConfig, SampleConfig
+from fanno_spark.prescreen import dedup, graph, heuristics, language
 
 pytestmark = pytest.mark.spark
 
@@ -16,33 +17,15 @@ GOOD = ("The library provides a simple way to read and write files. It is used b
         "This makes the code shorter and safer, and it is the style that the tutorial recommends to new users.")
 
 
-def test_reader_keeps_bad_records_with_reasons(spark, tmp_path):
-    lines = [
-        json.dumps({"id": "a", "text": GOOD, "url": "u"}),
-        "{broken json",
-        "",
-        json.dumps({"id": "b", "text": 42}),
-        json.dumps({"id": "c", "text": None}),
-        json.dumps({"text": GOOD + " x"}),
-        json.dumps({"id": "a", "text": "another doc with a reused id"}),
-        json.dumps({"id": "d", "text": ["a", "list"]}),
-    ]
-    path = tmp_path / "c.jsonl.gz"
-    with gzip.open(path, "wt") as fh:
-        fh.write("\n".join(lines) + "\n")
-    df = read_corpus(spark, InputConfig(path=str(path)))
-    rows = {(r["id"], r["read_error"]) for r in df.collect()}
-    assert df.count() == len(lines)  # nothing silently lost
-    errors = sorted(e for _, e in rows if e)
-    assert errors == sorted(["malformed_json", "empty_line", "non_string_text", "missing_text", "missing_id",
-                             "duplicate_id", "non_string_text"])
-    assert ("a", None) in rows
+def scored(spark, texts, cfg=PrescreenConfig()):
+    df = spark.createDataFrame([(f"d{i:02d}", t, None) for i, t in enumerate(texts)], "id string, text string, "
+                                                                                        "read_error string")
+    df = language.add_language(df)
+    return heuristics.decide(heuristics.score_documents(df), cfg).orderBy("id").collect()
 
 
-def scored(spark, texts):
-    df = spark.createDataFrame([(f"d{i}", t, None) for i, t in enumerate(texts)], "id string, text string, "
-                                                                                   "read_error string")
-    return heuristics.decide(heuristics.score_documents(df), PrescreenConfig()).orderBy("id").collect()
+PARA = ("Soil needs air and water to stay healthy. Worms help with that by opening small channels, and the "
+        "organic matter they leave behind feeds the plants that grow in the bed.")
 
 
 def test_heuristics_pass_prose_and_fail_crafted_junk(spark):
@@ -51,14 +34,40 @@ def test_heuristics_pass_prose_and_fail_crafted_junk(spark):
         "too short to keep",                                   # too_few_words
         " ".join(["#tag"] * 30 + ["the", "and"] * 20),         # symbol_ratio
         " ".join(["1234 5678 9999"] * 40),                     # low alpha (mean word length passes)
-        " ".join(["lorem ipsum dolor sit amet consectetur"] * 20),  # few_stop_words
+        "Engineers build reliable systems. Managers review quarterly budgets carefully. Students study modern "
+        "physics diligently. Farmers harvest golden wheat early. Doctors examine patients thoroughly. Musicians "
+        "practice difficult pieces nightly. Writers draft compelling stories slowly. Chefs prepare delicious meals "
+        "daily. Pilots fly large aircraft safely. Teachers grade student essays fairly. Artists paint colorful "
+        "murals outside. Scientists publish important papers regularly. Builders construct sturdy houses.",  # stop
+
         "\n".join(["- the item and the thing with words"] * 20),    # bullet_lines
-        "\n".join([f"line {i} of the text and more with words" for i in range(5)] * 4),  # duplicate_lines
+        "\n".join([f"line {i} of the text and more with words." for i in range(5)] * 4),  # duplicate_lines
         GOOD,                                                   # exact duplicate of d0
+        "\n\n".join([PARA, PARA, PARA, GOOD]),                   # duplicate_paragraphs
+        GOOD + " " + " ".join(["cheap shoes"] * 30) + ".",  # top 2-gram
+        GOOD + " " + " ".join(["the quiet river runs past the old stone mill today."] * 3),  # dup 5-grams
+        "Die Bibliothek bietet eine einfache Möglichkeit, Dateien zu lesen und zu schreiben. Sie wird von vielen "
+        "Programmen verwendet, und die Funktionen sind mit Beispielen dokumentiert, die zeigen, wie man eine Datei "
+        "öffnet, ihre Zeilen liest und sie wieder schließt. Man kann sie auch mit dem Kontextmanager verwenden, "
+        "damit die Datei am Ende des Blocks geschlossen wird. Das macht den Code kürzer und sicherer.",  # language
+        GOOD.replace(". ", ", ").replace("users.", "users"),   # few_sentences (one long run-on line)
+        GOOD + " Lorem ipsum dolor sit amet, the end.",        # lorem_ipsum
     ]
     reasons = [r["drop_reason"] for r in scored(spark, texts)]
     assert reasons == [None, "too_few_words", "symbol_ratio", "low_alpha_ratio", "few_stop_words",
-                       "bullet_lines", "duplicate_lines", "exact_duplicate"]
+                       "bullet_lines", "duplicate_lines", "exact_duplicate", "duplicate_paragraphs", "top_2gram",
+                       "duplicate_5grams", "language", "few_sentences", "lorem_ipsum"]
+
+
+def test_thresholds_come_from_config(spark):
+    code = GOOD + " Use it like this: with open(path) as fh: data = {k: v for k, v in pairs}."
+    assert [r["drop_reason"] for r in scored(spark, [code])] == [None]  # C4's curly rule is off by default
+    strict = dataclasses.replace(PrescreenConfig(), filter_curly_bracket=True)
+    assert [r["drop_reason"] for r in scored(spark, [code], strict)] == ["curly_bracket"]
+    german = "Die Bibliothek bietet eine einfache Möglichkeit, Dateien zu lesen und zu schreiben. " * 8
+    anylang = dataclasses.replace(PrescreenConfig(), languages=(), min_words=5)
+    row = scored(spark, [german], anylang)[0]
+    assert row["language"] == "de" and row["drop_reason"] != "language"
 
 
 def test_score_columns_are_numbers(spark):
@@ -67,9 +76,56 @@ def test_score_columns_are_numbers(spark):
     assert 3 < row["mean_word_length"] < 6 and row["stop_words"] >= 2 and row["alpha_word_ratio"] == 1.0
 
 
-def test_lsh_edges_find_near_vectors_only(spark):
-    import numpy as np
+def test_near_duplicates_found_and_first_id_kept(spark):
+    base = [GOOD, PARA * 3, "Rivers carry sediment from the mountains to the sea, and the delta grows where the "
+            "current slows. Farmers have used that fertile land for thousands of years, and cities grew there."]
+    near = [t.replace("simple", "easy").replace("air", "oxygen").replace("slows", "slows down") for t in base]
+    rows = [(f"a{i}", t) for i, t in enumerate(base)] + [(f"b{i}", t) for i, t in enumerate(near)]
+    rows.append(("c0", "A completely different text about cooking pasta: boil the water, salt it well, and "
+                       "stir the pasta so that it does not stick to the bottom of the pot while it cooks."))
+    df = spark.createDataFrame([(i, t, None) for i, t in rows], "id string, text string, drop_reason string")
+    out = {r["id"]: r for r in dedup.mark_near_duplicates(df, DedupConfig(jaccard_threshold=0.6)).collect()}
+    assert {i for i, r in out.items() if r["drop_reason"] == "near_duplicate"} == {"b0", "b1", "b2"}
+    assert out["b1"]["near_duplicate_of"] == "a1" and out["c0"]["drop_reason"] is None
+    pairs = dedup.near_duplicate_pairs(df, DedupConfig(jaccard_threshold=0.6)).collect()
+    assert all(0.6 <= p["jaccard"] <= 1.0 for p in pairs)
 
+
+def clustered_vectors(rng, clusters=3, per=5, dim=32, noise=0.05):
+    centers = rng.normal(size=(clusters, dim))
+    rows = []
+    for c in range(clusters):
+        for j in range(per):
+            v = centers[c] + noise * rng.normal(size=dim)
+            rows.append((f"c{c}-{j}", (v / np.linalg.norm(v)).astype(float).tolist()))
+    return rows
+
+
+def exact_edges(rows, threshold):
+    ids = [r[0] for r in rows]
+    x = np.array([r[1] for r in rows])
+    sims = x @ x.T
+    return {(min(ids[i], ids[j]), max(ids[i], ids[j])) for i in range(len(ids)) for j in range(i + 1, len(ids))
+            if sims[i, j] >= threshold}
+
+
+def test_ivf_edges_match_exact_pairs(spark):
+    rng = np.random.default_rng(1)
+    rows = clustered_vectors(rng, clusters=12, per=6, dim=64, noise=0.6)
+    v = rng.normal(size=64)
+    rows.append(("lonely", (v / np.linalg.norm(v)).tolist()))
+    vecs = spark.createDataFrame(rows, "id string, embedding array<float>")
+    cfg = GraphConfig(cosine_threshold=0.7, method="ivf", cell_size=10, nprobe=3)
+    got = {(e["src"], e["dst"]) for e in graph.similarity_edges(vecs, cfg).collect()}
+    truth = exact_edges(rows, 0.7)
+    assert len(truth) > 50 and got <= truth  # never a pair below the threshold
+    assert len(got & truth) / len(truth) >= 0.95  # recall: 8 cells, each pair seen from 3
+    one_cell = {(e["src"], e["dst"]) for e in graph.similarity_edges(vecs, dataclasses.replace(
+        cfg, cell_size=10_000)).collect()}
+    assert one_cell == truth  # a single cell is the exact answer
+
+
+def test_lsh_edges_find_near_vectors_only(spark):
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(3, 32))
     rows = []
@@ -80,7 +136,7 @@ def test_lsh_edges_find_near_vectors_only(spark):
     v = rng.normal(size=32)
     rows.append(("lonely", (v / np.linalg.norm(v)).tolist()))
     vecs = spark.createDataFrame(rows, "id string, embedding array<double>")
-    edges = graph.similarity_edges(vecs, GraphConfig(cosine_threshold=0.9, lsh_bucket_length=0.5,
+    edges = graph.similarity_edges(vecs, GraphConfig(cosine_threshold=0.9, lsh_bucket_length=0.5, method="brp",
                                                      lsh_num_tables=8)).collect()
     assert edges and all(e["src"] < e["dst"] and e["cosine"] >= 0.9 for e in edges)
     assert all(e["src"].split("-")[0] == e["dst"].split("-")[0] for e in edges)
@@ -97,6 +153,16 @@ def test_label_propagation_known_communities_and_singletons(spark):
     assert comm["a1"] == comm["a2"] == comm["a3"] == "a1"
     assert comm["b1"] == comm["b2"] == comm["b3"] == "b1"
     assert comm["solo1"] == "solo1" and comm["solo2"] == "solo2"
+
+
+def test_label_propagation_is_reproducible_on_a_random_graph(spark):
+    rng = np.random.default_rng(3)
+    ids = [f"v{i:03d}" for i in range(200)]
+    edges = {(ids[a], ids[b]) for a, b in rng.integers(0, 200, size=(300, 2)) if a < b}
+    v = spark.createDataFrame([(i,) for i in ids], "id string")
+    e = spark.createDataFrame(sorted(edges), "src string, dst string").withColumn("cosine", F.lit(0.8))
+    runs = [sorted(graph.label_propagation(v, e, GraphConfig(lpa_max_iter=5)).collect()) for _ in range(2)]
+    assert runs[0] == runs[1] and len(runs[0]) == 200
 
 
 def test_sample_per_community_keeps_singletons_and_caps(spark):
