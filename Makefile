@@ -15,7 +15,7 @@ OUTPUT ?= runs/local
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install model run run-python test test-unit test-spark test-e2e test-gpu lint clean
+.PHONY: help install model run run-python test test-unit test-spark test-e2e test-gpu lint clean bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -58,8 +58,16 @@ test-e2e: install ## the whole job through the CLI on the real model
 test-gpu: install ## opt-in GPU tests (needs vllm on a GPU machine)
 	$(PY) -m pytest tests -m gpu -v
 
+BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum requirements/bench.txt | cut -c1-12)
+$(BENCH_STAMP): requirements/bench.txt $(STAMP)
+	$(PY) -m pip install -q --no-deps -r requirements/bench.txt > $(VENV)/pip.log 2>&1 || { grep -v "^WARNING: Location" $(VENV)/pip.log; exit 1; }
+	rm -f $(VENV)/.bench-* && touch $@
+
+bench: install $(BENCH_STAMP) ## benchmarks P1 (prescreen vs datatrove), P3 (graph+LPA 10k vs 100k) -> bench/results.md
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 lint: install ## ruff
-	$(VENV)/bin/ruff check fanno_spark jobs tests scripts
+	$(VENV)/bin/ruff check fanno_spark jobs tests scripts bench
 
 clean: ## remove run outputs (keeps .venv and the model cache)
 	rm -rf runs spark-warehouse metastore_db derby.log .pytest_cache

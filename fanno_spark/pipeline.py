@@ -257,6 +257,7 @@ class Job:
         self._metric("final.pairs", pairs)
         if pairs:
             self._metric("final.llm_calls_per_pair", calls / pairs)
+        self.rd.write_json("metrics.json", self.metrics)  # the same numbers as MLflow, next to the data
         return JobResult(self.run_dir, self.tracker.run_id if self.tracker else None, pairs,
                          self.run_dir / "export", dict(self.metrics))
 

@@ -141,11 +141,11 @@ def label_propagation(vertices: DataFrame, edges: DataFrame, cfg: GraphConfig) -
 
     undirected = edges.select("src", "dst").unionByName(edges.select(F.col("dst").alias("src"),
                                                                       F.col("src").alias("dst")))
-    g = GraphFrame(vertices.select("id"), undirected)
+    # GraphFrames numbers string ids by partition order, and LPA breaks label ties by message order:
+    # sorting both inputs makes the numbering, and so the communities, the same on every run.
+    g = GraphFrame(vertices.select("id").orderBy("id"), undirected.orderBy("src", "dst"))
     # GraphX Pregel under labelPropagation checkpoints every spark.graphx.pregel.checkpointInterval
     # iterations (set by build_spark from graph.checkpoint_interval), so long runs keep a short lineage.
-    # Labels are deterministic for the same graph and partitioning: ties break on map order, which
-    # follows the message merge order.
     labels = g.labelPropagation(maxIter=cfg.lpa_max_iter)
     # LPA labels are internal longs; name a community by its smallest member for readable output.
     named = labels.withColumn("community", F.min("id").over(Window.partitionBy("label")))

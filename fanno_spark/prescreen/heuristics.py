@@ -2,7 +2,8 @@
 
 Scores follow Gopher (Rae et al. 2021, table A1) and C4 (Raffel et al. 2020); thresholds live in
 PrescreenConfig. `score_documents` only adds columns; `decide` turns them into one `drop_reason`.
-Language ID is the one Python step (langid.py's model in `language.py`): Spark SQL has no classifier.
+Two scores run in Python, each for a measured reason: language ID (`language.py`; Spark SQL has no
+classifier) and the n-gram repetition counts (`repetition.py`; see there for the timings).
 """
 
 from __future__ import annotations
@@ -12,23 +13,13 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from ..config import PrescreenConfig
+from .repetition import DUP_NGRAMS, TOP_NGRAMS, repetition_scores
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")  # Gopher's list
-TOP_NGRAMS = (2, 3, 4)
-DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 
 
 def _ratio(num: Column, den: Column) -> Column:
     return F.when(den > 0, num / den).otherwise(F.lit(0.0))
-
-
-def _let(value: Column, body) -> Column:
-    """Evaluate `value` once and hand it to `body` as a lambda variable.
-
-    An expression referenced inside a higher-order function's lambda is evaluated again for every
-    element (Spark does no common-subexpression elimination there), which turns O(n) into O(n²).
-    """
-    return F.transform(F.array(value), body)[0]
 
 
 def _sum_lengths(arr: Column) -> Column:
@@ -39,42 +30,6 @@ def _dup_count_and_chars(items: Column) -> tuple[Column, Column]:
     """Gopher's find_duplicates: elements seen before, and their characters."""
     distinct = F.array_distinct(items)
     return F.size(items) - F.size(distinct), _sum_lengths(items) - _sum_lengths(distinct)
-
-
-def _ngrams(words: Column, n: int) -> Column:
-    """Word n-grams with their start index, as structs (g, i); empty when the text is shorter than n."""
-    return F.when(F.size(words) >= n, F.transform(
-        F.sequence(F.lit(0), F.size(words) - n),
-        lambda i: F.struct(F.array_join(F.slice(words, i + 1, n), " ").alias("g"), i.alias("i")),
-    )).otherwise(F.array())
-
-
-def _top_ngram_chars(words: Column, n: int) -> Column:
-    """Characters of the most frequent n-gram times its count (longest run in the sorted list)."""
-    grams = F.array_sort(F.transform(_ngrams(words, n), lambda s: s["g"]))
-    init = F.struct(F.lit(None).cast("string").alias("prev"), F.lit(0).alias("run"), F.lit(0).alias("best"))
-
-    def step(acc, g):
-        run = F.when(g == acc["prev"], acc["run"] + 1).otherwise(F.lit(1))
-        return F.struct(g.alias("prev"), run.alias("run"),
-                        F.greatest(acc["best"], run * F.length(g)).alias("best"))
-    return F.aggregate(grams, init, step, lambda acc: acc["best"])
-
-
-def _dup_ngram_chars(words: Column, n: int) -> Column:
-    """Characters of words covered by a repeated n-gram (every occurrence after the first).
-
-    Gopher's sequential scan, expressed on sorted (n-gram, position) pairs: a pair whose n-gram equals
-    its predecessor's is a repeat; the words it spans are counted once each.
-    """
-    def count(ordered: Column) -> Column:
-        repeats = F.filter(F.transform(
-            F.sequence(F.lit(1), F.greatest(F.size(ordered) - 1, F.lit(1))),
-            lambda k: F.when((F.size(ordered) > 1) & (ordered[k]["g"] == ordered[k - 1]["g"]), ordered[k]["i"]),
-        ), lambda x: x.isNotNull())
-        covered = F.array_distinct(F.flatten(F.transform(repeats, lambda i: F.sequence(i, i + n - 1))))
-        return F.aggregate(covered, F.lit(0), lambda acc, p: acc + F.length(words[p]))
-    return _let(F.array_sort(_ngrams(words, n)), count)
 
 
 def score_documents(df: DataFrame) -> DataFrame:
@@ -110,12 +65,11 @@ def score_documents(df: DataFrame) -> DataFrame:
         .withColumn("duplicate_line_fraction", _ratio(line_dups, F.size("_rlines")))
         .withColumn("duplicate_line_char_fraction", _ratio(line_dup_chars, F.col("n_chars")))
     )
+    scored = scored.withColumn("_rep", repetition_scores(text))
     for n in TOP_NGRAMS:
-        scored = scored.withColumn(f"top_{n}gram_char_fraction", _ratio(_top_ngram_chars(F.col("_lower"), n),
-                                                                        F.col("n_chars")))
+        scored = scored.withColumn(f"top_{n}gram_char_fraction", _ratio(F.col(f"_rep.top_{n}"), F.col("n_chars")))
     for n in DUP_NGRAMS:
-        scored = scored.withColumn(f"dup_{n}gram_char_fraction", _ratio(_dup_ngram_chars(F.col("_lower"), n),
-                                                                        F.col("n_chars")))
+        scored = scored.withColumn(f"dup_{n}gram_char_fraction", _ratio(F.col(f"_rep.dup_{n}"), F.col("n_chars")))
     # C4, at document level: sentences in lines that end like prose; lorem ipsum; curly brackets.
     prose_lines = F.filter("_lines", lambda ln: ln.rlike(r"[.!?][\"')\]]?\s*$") & (
         F.size(F.split(F.trim(ln), r"\s+")) >= 3))
@@ -126,7 +80,7 @@ def score_documents(df: DataFrame) -> DataFrame:
         .withColumn("has_lorem_ipsum", F.lower(text).contains("lorem ipsum"))
         .withColumn("has_curly_bracket", text.contains("{"))
         .withColumn("doc_hash", F.sha2(F.lower(F.regexp_replace(F.trim(text), r"\s+", " ")), 256))
-        .drop("_words", "_lines", "_lower", "_paras", "_rlines")
+        .drop("_words", "_lines", "_lower", "_paras", "_rlines", "_rep")
     )
 
 

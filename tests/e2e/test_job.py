@@ -53,6 +53,12 @@ def test_prescreen_accounting_and_rejects(job):
     kept = pd.read_parquet(out / "docs_kept")
     rejected = pd.read_parquet(out / "rejects" / "docs") if (out / "rejects" / "docs").exists() else pd.DataFrame()
     assert len(docs) == 400 == len(kept) + len(rejected)
+    assert rejected["drop_reason"].notna().all() and not set(kept["id"]) & set(rejected["id"])
+    # Every reject is counted by reason in the job's metrics (read = kept + rejected, by reason).
+    summary = json.loads((out / "metrics.json").read_text())
+    by_reason = rejected["drop_reason"].value_counts().to_dict()
+    assert by_reason and {k.split(".")[-1]: int(v) for k, v in summary.items()
+                          if k.startswith("prescreen.dropped.")} == by_reason
     comms = pd.read_parquet(out / "communities")
     assert set(comms["id"]) == set(kept["id"])  # singletons kept by LPA
     edges = pd.read_parquet(out / "edges")

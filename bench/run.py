@@ -1,0 +1,92 @@
+"""`make bench`: run the benchmarks in one process and write bench/results.md (+ results.json).
+
+    python -m bench.run [--only P1,P3] [--docs 25000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from fanno_spark.spark_env import apply_env_defaults, graphframes_jar
+
+HERE = Path(__file__).parent
+
+
+def spark_session():
+    apply_env_defaults()
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master("local[2]").appName("fanno-bench")
+             .config("spark.sql.shuffle.partitions", "8").config("spark.driver.memory", "6g")
+             .config("spark.jars", str(graphframes_jar())).config("spark.python.worker.reuse", "true")
+             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+             .config("spark.graphx.pregel.checkpointInterval", "2")
+             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.setCheckpointDir(str(HERE / ".cache" / "checkpoints"))
+    from fanno_spark.spark_env import ensure_graphframes_importable
+
+    ensure_graphframes_importable(spark)
+    return spark
+
+
+def to_markdown(rows: list[dict], meta: dict) -> str:
+    cols = ["bench", "what", "docs", "seconds", "docs_per_s", "kept", "edges", "communities", "edges_s", "lpa_s", "recall",
+            "ratio", "tok_per_s", "calls_per_pair", "drops"]
+    used = [c for c in cols if any(c in r for r in rows)]
+    lines = [f"# Benchmark results ({meta['date']})", "",
+             f"Machine: {meta['cpus']} CPUs, {meta['machine']}; Python {meta['python']}. One run; ratios are "
+             "from the same run.", "",
+             "| " + " | ".join(used) + " |", "|" + "---|" * len(used)]
+    for r in rows:
+        cells = []
+        for c in used:
+            v = r.get(c, "")
+            cells.append(", ".join(f"{k}={n}" for k, n in v.items()) if isinstance(v, dict) else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="P1,P3")
+    ap.add_argument("--docs", type=int, default=25_000)
+    ap.add_argument("--sizes", default="10000,100000")
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    spark = spark_session()
+    rows: list[dict] = []
+    if "P1" in only:
+        from . import corpus, p1_prescreen
+
+        rows += p1_prescreen.run(spark, corpus.build(args.docs), args.docs)
+        print(to_markdown(rows, meta()), flush=True)
+    if "P3" in only:
+        from . import p3_graph
+
+        rows += p3_graph.run(spark, tuple(int(s) for s in args.sizes.split(",")))
+    spark.stop()
+    m = meta()
+    # Keep the latest rows of benchmarks not run this time (each bench's ratio is from one run).
+    old = HERE / "results.json"
+    if old.exists():
+        ran = {r["bench"] for r in rows}
+        rows = [r for r in json.loads(old.read_text())["rows"] if r["bench"] not in ran] + rows
+        rows.sort(key=lambda r: r["bench"])
+    old.write_text(json.dumps({"meta": m, "rows": rows}, indent=2))
+    (HERE / "results.md").write_text(to_markdown(rows, m))
+    print(to_markdown(rows, m))
+
+
+def meta() -> dict:
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(), "machine": platform.machine(),
+            "python": platform.python_version()}
+
+
+if __name__ == "__main__":
+    main()
