@@ -14,7 +14,7 @@ from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
 from ..config import InputConfig
-from .warc import WARC_SCHEMA, read_warc_files
+from .warc import WARC_SCHEMA, WARC_SUFFIXES, read_warc_files
 
 DOC_COLUMNS = ["id", "url", "text", "source", "read_error", "raw"]
 
@@ -36,7 +36,7 @@ def detect_format(path: str) -> str:
             raise InputError(f"input.path: {path} is an empty folder")
     for name in names:
         n = name.lower()
-        if n.endswith((".warc", ".warc.gz", ".wet", ".wet.gz")):
+        if n.endswith(WARC_SUFFIXES):
             return "warc"
         if n.endswith(".parquet"):
             return "parquet"
@@ -132,17 +132,17 @@ def read_text_files(spark: SparkSession, cfg: InputConfig) -> DataFrame:
 def read_warc(spark: SparkSession, cfg: InputConfig) -> DataFrame:
     """WARC/WET files: the file list is distributed, each task streams its files (no whole-file rows)."""
     files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-             .option("pathGlobFilter", "*.{warc,warc.gz,wet,wet.gz,arc.gz}")
+             .option("pathGlobFilter", "*{" + ",".join(WARC_SUFFIXES) + "}")
              .load(cfg.path).select("path").distinct())
     n = files.count()
     if n == 0:
-        raise InputError(f"input.path: no .warc/.warc.gz/.wet.gz files under {cfg.path}")
+        raise InputError(f"input.path: no {'/'.join(WARC_SUFFIXES)} files under {cfg.path}")
     docs = files.repartition(min(n, 4 * spark.sparkContext.defaultParallelism)).mapInPandas(
         read_warc_files(cfg.max_doc_chars), WARC_SCHEMA)
     if cfg.max_docs:
         docs = docs.limit(cfg.max_docs)
     return docs.withColumn("_pos", F.monotonically_increasing_id()).unionByName(
-        empty_files(spark, cfg.path, (".warc", ".warc.gz", ".wet", ".wet.gz", ".arc.gz")))
+        empty_files(spark, cfg.path, WARC_SUFFIXES))
 
 
 def validate_text(docs: DataFrame, cfg: InputConfig) -> DataFrame:

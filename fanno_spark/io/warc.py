@@ -16,6 +16,7 @@ from pyspark.sql import types as T
 WARC_SCHEMA = T.StructType([
     T.StructField(name, T.StringType()) for name in ("id", "url", "text", "source", "read_error", "raw")
 ])
+WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".arc.gz")
 _BATCH = 256  # rows per Arrow batch, so a large WARC never sits whole in a worker's memory
 
 

@@ -5,8 +5,9 @@ Two ways to find the edges (cosine >= threshold between unit embeddings), chosen
   centroids; each document lives in its nearest cell and is compared, by one matrix product per cell,
   with the documents of its `nprobe` nearest cells. Work is nprobe * n * cell_size: linear in n.
 - "brp": pyspark.ml BucketedRandomProjectionLSH. Spark's BRP has one projection per table and no
-  AND-amplification, so in 384 dimensions its buckets are wide slabs: fine for a few thousand
-  documents, close to all pairs beyond (measured in `make bench`, P3).
+  AND-amplification, so in 384 dimensions its buckets are wide slabs (random unit vectors project
+  with about the same spread as near pairs differ): fine for a few thousand documents, close to
+  all pairs beyond. `make bench` P3 measures the ivf path only.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def ivf_edges(vecs: DataFrame, cfg: GraphConfig, seed: int = 42) -> DataFrame:
     cells = vecs.select("id", "embedding").mapInPandas(_assign_cells(centroids, min(cfg.nprobe, len(centroids))),
                                                        CELL_SCHEMA)
     edges = cells.groupBy("cell").applyInPandas(_pairs_in_cell(cfg.cosine_threshold), EDGE_SCHEMA)
-    # A pair seen from two cells is one edge; keep its first cosine (they are equal up to rounding).
+    # A pair seen from two cells is one edge (its cosines are equal up to rounding).
     return edges.groupBy("src", "dst").agg(F.max("cosine").alias("cosine"))
 
 
