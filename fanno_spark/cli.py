@@ -35,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
 
 def summary(metrics: dict[str, float]) -> str:
     """End-of-job table: LLM work per stage, then rows dropped per stage and reason."""
-    stages = sorted({k.split(".")[0] for k in metrics if ".llm_" in k}, key=lambda s: (s[-1], s))
+    stages = sorted({k.split(".")[0] for k in metrics if k.endswith(".llm_prompts")}, key=lambda s: (s[-1], s))
     cols = ("prompts", "cached", "sent", "prompt_tokens", "completion_tokens")
     lines = [f"{'LLM stage':<18}" + "".join(f"{c:>18}" for c in cols)]
     for st in stages:

@@ -68,6 +68,17 @@ class DedupConfig:
 
 
 @dataclass(frozen=True)
+class DocJudgeConfig:
+    """FANNO's LLM document judge (off by default: two prompts per document; SmolLM2-135M cannot judge)."""
+
+    enabled: bool = False
+    min_quality: float = 0.5  # P(yes) of the quality prompt below this -> llm_low_quality
+    max_advertisement: float = 0.5  # P(yes) of the advertisement prompt at or above this -> llm_advertisement
+    max_doc_chars: int = 1500
+    top_logprobs: int = 20  # the yes/no tokens must be among the first token's top-k
+
+
+@dataclass(frozen=True)
 class EmbedConfig:
     batch_size: int = 64
     max_chars: int = 2000  # MiniLM reads 256 tokens; longer text is wasted work
@@ -176,6 +187,7 @@ class FannoConfig:
     input: InputConfig = field(default_factory=InputConfig)
     prescreen: PrescreenConfig = field(default_factory=PrescreenConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    doc_judge: DocJudgeConfig = field(default_factory=DocJudgeConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
@@ -204,9 +216,9 @@ POSITIVE = ("embed.batch_size", "graph.lsh_num_tables", "graph.lpa_max_iter", "s
             "respond.max_tokens", "spark.shuffle_partitions", "graph.lsh_bucket_length",
             "input.max_doc_chars", "dedup.shingle_words", "dedup.minhash_tables", "graph.cell_size",
             "graph.nprobe", "graph.kmeans_iter", "graph.train_sample", "graph.checkpoint_interval",
-            "prescreen.language_chars")
+            "prescreen.language_chars", "doc_judge.max_doc_chars", "doc_judge.top_logprobs")
 FRACTIONS = ("graph.cosine_threshold", "dedup.jaccard_threshold", "augment.top_fraction", "llm.top_p",
-             "llm.gpu_memory_utilization")
+             "llm.gpu_memory_utilization", "doc_judge.min_quality", "doc_judge.max_advertisement")
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:

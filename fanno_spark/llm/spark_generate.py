@@ -19,8 +19,10 @@ from .engine import EngineSpec, Sampling, make_engine
 
 _ENGINES: dict[EngineSpec, object] = {}  # one engine per Python worker, reused across tasks
 
+# logprobs: JSON {token: logprob} of the first generated token (null unless the stage asked for it);
+# caches written before it existed read it as null.
 CACHE_SCHEMA = ("prompt_hash string, text string, finish_reason string, "
-                "prompt_tokens long, completion_tokens long, stage string")
+                "prompt_tokens long, completion_tokens long, stage string, logprobs string")
 
 
 def worker_engine(spec: EngineSpec):
@@ -48,6 +50,7 @@ def _generate_partitions(spec: EngineSpec, sampling: Sampling, batch_size: int, 
                     "prompt_tokens": [g.prompt_tokens for g in gens],
                     "completion_tokens": [g.completion_tokens for g in gens],
                     "stage": stage,
+                    "logprobs": [json.dumps(g.logprobs, ensure_ascii=False) if g.logprobs else None for g in gens],
                 })
     return run
 
@@ -83,7 +86,8 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
         gen.write.mode("append").parquet(cache_path)
     missing.unpersist()
     cache = spark.read.schema(CACHE_SCHEMA).parquet(cache_path).dropDuplicates(["prompt_hash"])
-    out = prompts.join(cache.drop("stage"), "prompt_hash", "left")
+    cols = [c for c in cache.columns if c != "stage" and (c != "logprobs" or sampling.logprobs)]
+    out = prompts.join(cache.select(*cols), "prompt_hash", "left")
     sent = cache.where(F.col("stage") == stage).join(unique.select("prompt_hash"), "prompt_hash")
     toks = sent.agg(F.sum("prompt_tokens"), F.sum("completion_tokens")).first()
     stats.prompt_tokens, stats.completion_tokens = int(toks[0] or 0), int(toks[1] or 0)

