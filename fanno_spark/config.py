@@ -127,6 +127,14 @@ class LLMConfig:
     seed: int = 0
     max_doc_chars: int = 1500
     threads: int = 0  # OMP threads per engine on CPU; 0 = all cores of the task
+    # engine: openai -> any OpenAI-compatible endpoint (`vllm serve`); model = the served model name
+    base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"  # name of the variable holding the key (executors need it too)
+    concurrency: int = 8  # requests in flight per Spark task
+    request_timeout_s: float = 300.0
+    max_retries: int = 5  # on 429 / 5xx / timeouts, exponential backoff from backoff_s
+    backoff_s: float = 1.0
+    gpu_per_task: float = 0.0  # > 0: LLM stages run with a ResourceProfile asking this many GPUs per task
 
 
 @dataclass(frozen=True)
@@ -205,7 +213,7 @@ class FannoConfig:
 CHOICES = {
     "input.format": ("auto", "jsonl", "parquet", "text", "warc"),
     "graph.method": ("ivf", "brp"),
-    "llm.engine": ("vllm", "fake"),
+    "llm.engine": ("vllm", "openai", "fake"),
     "llm.dtype": ("bfloat16", "float16", "float32", "auto"),
     "respond.mode": ("direct",),
     "spark.graphframes": ("bundled", "provided"),
@@ -216,7 +224,8 @@ POSITIVE = ("embed.batch_size", "graph.lsh_num_tables", "graph.lpa_max_iter", "s
             "respond.max_tokens", "spark.shuffle_partitions", "graph.lsh_bucket_length",
             "input.max_doc_chars", "dedup.shingle_words", "dedup.minhash_tables", "graph.cell_size",
             "graph.nprobe", "graph.kmeans_iter", "graph.train_sample", "graph.checkpoint_interval",
-            "prescreen.language_chars", "doc_judge.max_doc_chars", "doc_judge.top_logprobs")
+            "prescreen.language_chars", "doc_judge.max_doc_chars", "doc_judge.top_logprobs",
+            "llm.concurrency", "llm.request_timeout_s", "llm.backoff_s")
 FRACTIONS = ("graph.cosine_threshold", "dedup.jaccard_threshold", "augment.top_fraction", "llm.top_p",
              "llm.gpu_memory_utilization", "doc_judge.min_quality", "doc_judge.max_advertisement")
 
@@ -299,6 +308,10 @@ def _check_values(cfg: FannoConfig) -> None:
         raise ConfigError("prescreen.max_top_ngram_char_fractions: expected 3 numbers (n = 2, 3, 4)")
     if len(p.max_dup_ngram_char_fractions) != 6:
         raise ConfigError("prescreen.max_dup_ngram_char_fractions: expected 6 numbers (n = 5..10)")
+    if cfg.llm.engine == "openai" and not cfg.llm.base_url:
+        raise ConfigError("llm.base_url: required when llm.engine is openai (e.g. http://127.0.0.1:8000/v1)")
+    if cfg.llm.max_retries < 0 or cfg.llm.gpu_per_task < 0:
+        raise ConfigError("llm.max_retries and llm.gpu_per_task must be >= 0")
     if cfg.input.max_docs is not None and cfg.input.max_docs <= 0:
         raise ConfigError(f"input.max_docs: must be > 0, got {cfg.input.max_docs}")
 

@@ -62,7 +62,10 @@ class Job:
                                max_model_len=self.cfg.llm.max_model_len, enforce_eager=self.cfg.llm.enforce_eager,
                                gpu_memory_utilization=self.cfg.llm.gpu_memory_utilization,
                                tensor_parallel_size=self.cfg.llm.tensor_parallel_size, threads=self.cfg.llm.threads,
-                               seed=self.cfg.llm.seed)
+                               seed=self.cfg.llm.seed, base_url=self.cfg.llm.base_url,
+                               api_key_env=self.cfg.llm.api_key_env, concurrency=self.cfg.llm.concurrency,
+                               request_timeout_s=self.cfg.llm.request_timeout_s, max_retries=self.cfg.llm.max_retries,
+                               backoff_s=self.cfg.llm.backoff_s)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _stage(self, name: str, build, partitions: int | None = None) -> DataFrame:

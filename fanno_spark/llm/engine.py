@@ -43,6 +43,14 @@ class EngineSpec:
     tensor_parallel_size: int = 1
     threads: int = 0
     seed: int = 0
+    # openai (server) engine; the API key itself is never part of the spec, only the variable's name
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+    request_timeout_s: float = 300.0
+    max_retries: int = 5
+    backoff_s: float = 1.0
+    backoff_max_s: float = 60.0
 
 
 class LLMEngine(Protocol):
@@ -140,6 +148,10 @@ class FakeEngine:
 def make_engine(spec: EngineSpec) -> LLMEngine:
     if spec.kind == "vllm":
         return VLLMEngine(spec)
+    if spec.kind == "openai":
+        from .server_engine import OpenAIServerEngine
+
+        return OpenAIServerEngine(spec)
     if spec.kind == "fake":
         return FakeEngine(spec)
     raise ValueError(f"unknown engine kind {spec.kind!r}")
