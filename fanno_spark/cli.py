@@ -16,10 +16,10 @@ from .pipeline import PRESCREEN_STAGES
 
 def _stage_name(value: str) -> str:
     ok = value in PRESCREEN_STAGES or value == "final" or (
-        value.split("_r")[0] in ("instructions", "pairs") and value.split("_r")[-1].isdigit())
+        value.split("_r")[0] in ("instructions", "pairs", "judged") and value.split("_r")[-1].isdigit())
     if not ok:
         raise argparse.ArgumentTypeError(
-            f"unknown stage {value!r}; one of {', '.join(PRESCREEN_STAGES)}, instructions_rN, pairs_rN, final")
+            f"unknown stage {value!r}; one of {', '.join(PRESCREEN_STAGES)}, instructions_rN, pairs_rN, judged_rN, final")
     return value
 
 

@@ -154,7 +154,8 @@ class SeedsConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    rounds: int = 1
+    rounds: int = 1  # the round limit
+    target_pairs: int | None = None  # stop earlier once this many valid pairs exist
     max_tokens: int = 96
     fewshot_k: int = 3
     top_fraction: float = 0.05
@@ -164,8 +165,19 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class RespondConfig:
-    mode: str = "direct"
+    mode: str = "direct"  # direct: the instruction alone; rag: + its document and its nearest neighbour
     max_tokens: int = 256
+    max_doc_chars: int = 1200  # rag: per document in the prompt
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """Optional judge of each round's pairs (1-5); its score also becomes the UCB reward."""
+
+    enabled: bool = False
+    min_score: float = 3.0  # below -> low_judge_score (kept aside)
+    max_chars: int = 1500  # of instruction and of response in the judge prompt
+    top_logprobs: int = 20
 
 
 @dataclass(frozen=True)
@@ -205,6 +217,7 @@ class FannoConfig:
     seeds: SeedsConfig = field(default_factory=SeedsConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     respond: RespondConfig = field(default_factory=RespondConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
@@ -215,7 +228,7 @@ CHOICES = {
     "graph.method": ("ivf", "brp"),
     "llm.engine": ("vllm", "openai", "fake"),
     "llm.dtype": ("bfloat16", "float16", "float32", "auto"),
-    "respond.mode": ("direct",),
+    "respond.mode": ("direct", "rag"),
     "spark.graphframes": ("bundled", "provided"),
 }
 POSITIVE = ("embed.batch_size", "graph.lsh_num_tables", "graph.lpa_max_iter", "sample.per_community",
@@ -225,7 +238,8 @@ POSITIVE = ("embed.batch_size", "graph.lsh_num_tables", "graph.lpa_max_iter", "s
             "input.max_doc_chars", "dedup.shingle_words", "dedup.minhash_tables", "graph.cell_size",
             "graph.nprobe", "graph.kmeans_iter", "graph.train_sample", "graph.checkpoint_interval",
             "prescreen.language_chars", "doc_judge.max_doc_chars", "doc_judge.top_logprobs",
-            "llm.concurrency", "llm.request_timeout_s", "llm.backoff_s")
+            "llm.concurrency", "llm.request_timeout_s", "llm.backoff_s", "respond.max_doc_chars",
+            "judge.max_chars", "judge.top_logprobs")
 FRACTIONS = ("graph.cosine_threshold", "dedup.jaccard_threshold", "augment.top_fraction", "llm.top_p",
              "llm.gpu_memory_utilization", "doc_judge.min_quality", "doc_judge.max_advertisement")
 
@@ -308,10 +322,14 @@ def _check_values(cfg: FannoConfig) -> None:
         raise ConfigError("prescreen.max_top_ngram_char_fractions: expected 3 numbers (n = 2, 3, 4)")
     if len(p.max_dup_ngram_char_fractions) != 6:
         raise ConfigError("prescreen.max_dup_ngram_char_fractions: expected 6 numbers (n = 5..10)")
+    if not 1 <= cfg.judge.min_score <= 5:
+        raise ConfigError(f"judge.min_score: must be in [1, 5], got {cfg.judge.min_score}")
     if cfg.llm.engine == "openai" and not cfg.llm.base_url:
         raise ConfigError("llm.base_url: required when llm.engine is openai (e.g. http://127.0.0.1:8000/v1)")
     if cfg.llm.max_retries < 0 or cfg.llm.gpu_per_task < 0:
         raise ConfigError("llm.max_retries and llm.gpu_per_task must be >= 0")
+    if cfg.augment.target_pairs is not None and cfg.augment.target_pairs <= 0:
+        raise ConfigError(f"augment.target_pairs: must be > 0, got {cfg.augment.target_pairs}")
     if cfg.input.max_docs is not None and cfg.input.max_docs <= 0:
         raise ConfigError(f"input.max_docs: must be > 0, got {cfg.input.max_docs}")
 

@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .config import FannoConfig, flatten, to_dict
+from .generate import judge as generate_judge
 from .generate import stages as gen
 from .generate.ucb import UCBBandit, minmax
 from .io.readers import read_corpus
@@ -125,6 +126,7 @@ class Job:
         vecs = self._stage("docs_vec", lambda: embed.embed_documents(kept.select("id", "text"), cfg.embed,
                                                                      embedding_model_path()))
         edges = self._stage("edges", lambda: graph.similarity_edges(vecs, cfg.graph))
+        self.kept, self.edges = kept, edges  # RAG responses read documents and neighbours from these
         comms = self._stage("communities", lambda: graph.label_propagation(kept, edges, cfg.graph))
         sizes = graph.community_sizes(comms)
         agg = sizes.agg(F.count("*").alias("n"), F.max("size").alias("largest"),
@@ -160,21 +162,52 @@ class Job:
 
         def build():
             kept = cands.where(F.col("drop_reason").isNull()).drop("drop_reason")
-            generated = self._generate(gen.response_prompts(kept, self.model, sampling), sampling, name)
+            if self.cfg.respond.mode == "rag":
+                prompts_df = gen.rag_response_prompts(kept, self.kept, graph.nearest_neighbours(self.edges),
+                                                      self.model, sampling, self.cfg.respond.max_doc_chars)
+            else:
+                prompts_df = gen.response_prompts(kept, self.model, sampling).withColumn(
+                    "rag_neighbour_id", F.lit(None).cast("string"))
+            generated = self._generate(prompts_df, sampling, name)
             return gen.parse_responses(generated)
         pairs = self._stage(name, build)
         self._reason_counts(pairs, name)
         self._write_rejects(name, pairs)
         return pairs
 
+    def _judged(self, round_no: int, pairs: DataFrame) -> DataFrame:
+        """Optional pair judge after a round's responses (stage judged_rN); identity when off."""
+        if not self.cfg.judge.enabled:
+            return pairs
+        jc, name = self.cfg.judge, f"judged_r{round_no}"
+        sampling = generate_judge.judge_sampling(jc)
+
+        def build():
+            generated = self._generate(generate_judge.judge_prompts(pairs, self.model, sampling, jc.max_chars),
+                                       sampling, name)
+            return generate_judge.apply_scores(pairs, generated, jc)
+        judged = self._stage(name, build)
+        self._metric(f"{name}.unscored", judged.where(F.col("judge_error").isNotNull()).count())
+        self._reason_counts(judged.where(F.col("drop_reason") == "low_judge_score"), name)
+        self._write_rejects(name, judged.where(F.col("drop_reason") == "low_judge_score"))
+        return judged
+
+    def _pairs_stage(self, round_no: int) -> str:
+        return f"judged_r{round_no}" if self.cfg.judge.enabled else f"pairs_r{round_no}"
+
     def _rewards(self, pairs: DataFrame) -> list[tuple[str, str, list[str], float]]:
-        """(instruction_id, instruction, fewshot_ids, reward) for the round's valid pairs."""
+        """(instruction_id, instruction, fewshot_ids, reward) for the round's valid pairs. Reward: the
+        judge score scaled to [0, 1] when the judge ran, else FANNO's min-max normalised response length."""
+        judged = self.cfg.judge.enabled and "judge_score" in pairs.columns
+        score = F.col("judge_score") if judged else F.lit(None).cast("double")
         rows = (pairs.where(F.col("drop_reason").isNull())
-                .select("instruction_id", "instruction", "fewshot_ids", F.length("output").alias("n"))
+                .select("instruction_id", "instruction", "fewshot_ids", F.length("output").alias("n"),
+                        score.alias("score"))
                 .orderBy("instruction_id").collect())
-        rewards = minmax([float(r["n"]) for r in rows])
-        return [(r["instruction_id"], r["instruction"], list(r["fewshot_ids"] or []), w)
-                for r, w in zip(rows, rewards, strict=True)]
+        by_length = minmax([float(r["n"]) for r in rows])
+        return [(r["instruction_id"], r["instruction"], list(r["fewshot_ids"] or []),
+                 (r["score"] - 1.0) / 4.0 if r["score"] is not None else w)
+                for r, w in zip(rows, by_length, strict=True)]
 
     def _save_ucb(self, bandit: UCBBandit, rel: str) -> None:
         path = self.rd.write_json(rel, json.loads(bandit.to_json()))
@@ -189,7 +222,7 @@ class Job:
             gen.seed_prompts(selected, self.model, seed_sampling, cfg.tags.prompts_per_doc, cfg.tags.seed,
                              cfg.llm.max_doc_chars),
             None, 0, cfg.seeds.max_tokens)
-        pool = self._pairs("pairs_r0", seeds)
+        pool = self._judged(0, self._pairs("pairs_r0", seeds))
         bandit = UCBBandit(c=cfg.augment.ucb_c, top_fraction=cfg.augment.top_fraction, k=cfg.augment.fewshot_k,
                            seed=cfg.augment.seed)
         for arm_id, text, _, reward in self._rewards(pool):
@@ -199,11 +232,14 @@ class Job:
         doc_ids = [r["id"] for r in selected.select("id").collect()]
         for r in range(1, cfg.augment.rounds + 1):
             done_path = self.run_dir / "ucb" / f"round-{r}.json"
-            if done_path.exists() and self.rd.done(f"pairs_r{r}"):
+            if done_path.exists() and self.rd.done(self._pairs_stage(r)):
                 bandit = UCBBandit.from_json(done_path.read_text())
                 log.info("[instructions_r%d] [pairs_r%d] complete in run dir, skipped", r, r)
-                valid = valid.unionByName(self.rd.read(f"pairs_r{r}").where(F.col("drop_reason").isNull()))
+                valid = valid.unionByName(self.rd.read(self._pairs_stage(r)).where(F.col("drop_reason").isNull()))
                 continue
+            if cfg.augment.target_pairs and valid.count() >= cfg.augment.target_pairs:
+                log.info("target of %d pairs reached after round %d: no more rounds", cfg.augment.target_pairs, r - 1)
+                break
             if not bandit.arms:
                 log.warning("round %d skipped: the pool has no valid pairs to use as few-shot examples", r)
                 break
@@ -224,7 +260,7 @@ class Job:
                 gen.augment_prompts(selected, picks_df, self.model, sampling, r, cfg.augment.seed,
                                     cfg.llm.max_doc_chars),
                 valid, r, cfg.augment.max_tokens)
-            pairs = self._pairs(f"pairs_r{r}", cands)
+            pairs = self._judged(r, self._pairs(f"pairs_r{r}", cands))
             for arm_id, text, fewshots, reward in self._rewards(pairs):
                 for shot in fewshots:
                     if shot in bandit.arms:
@@ -238,11 +274,14 @@ class Job:
     # -- output ----------------------------------------------------------------------------------
     def finalize(self, valid: DataFrame, selected: DataFrame) -> DataFrame:
         urls = selected.select(F.col("id").alias("doc_id"), F.col("url").alias("doc_url"))
+        if "judge_score" not in valid.columns:
+            valid = valid.withColumn("judge_score", F.lit(None).cast("double"))
         final = self._stage("final", lambda: (
             valid.join(urls, "doc_id", "left")
             .select("instruction", F.lit("").alias("input"), "output", "doc_id", "doc_url", "community",
                     "task_type", "difficulty", "style", "round", "fewshot_ids", "instruction_id",
-                    "instruction_prompt_hash", "response_prompt_hash", "instruction_tokens", "response_tokens")
+                    "instruction_prompt_hash", "response_prompt_hash", "instruction_tokens", "response_tokens",
+                    "rag_neighbour_id", "judge_score")
             .orderBy("round", "doc_id", "instruction_id")), partitions=1)
         out = self.run_dir / "export"
         out.mkdir(parents=True, exist_ok=True)

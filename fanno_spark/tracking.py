@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-SECRET = re.compile(r"(?i)(key|token|secret|password)")
+# A config leaf that would hold a secret itself (the config only names env variables, e.g.
+# llm.api_key_env, so nothing should match; this is the belt to those braces). Not "max_tokens".
+SECRET = re.compile(r"(?i)(^|[._])(api_?key|secret|password|token|access_key|credentials?)$")
 
 
 class Tracker:

@@ -53,6 +53,14 @@ def respond_conversation(instruction: str) -> str:
     return json.dumps(conv, ensure_ascii=False)
 
 
+def respond_rag_conversation(instruction: str, document: str | None, neighbour: str | None, max_chars: int) -> str:
+    """RAG mode: the instruction's own document plus its nearest neighbour (when it has one), delimited."""
+    docs = "\n".join(f"<document>\n{delimit(d, max_chars)}\n</document>" for d in (document, neighbour) if d)
+    user = Template(template("respond_rag_user.txt")).substitute(documents=docs, instruction=instruction)
+    conv = [{"role": "system", "content": template("respond_system.txt")}, {"role": "user", "content": user}]
+    return json.dumps(conv, ensure_ascii=False)
+
+
 LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:new\s+)?(?:instruction|question|task|command|prompt|q)"
                    r"\s*\d*\s*[:.)-]\s*(?:\*\*)?\s*", re.IGNORECASE)
 LIST_MARK = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")

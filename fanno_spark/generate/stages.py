@@ -117,10 +117,29 @@ def parse_and_filter_instructions(generated: DataFrame, pool: DataFrame | None, 
 
 
 def response_prompts(instructions: DataFrame, model: str, sampling: Sampling) -> DataFrame:
+    """Direct mode: the instruction alone."""
     conv = F.udf(prompts.respond_conversation, T.StringType())
     phash = F.udf(lambda c: _hash(model, sampling, c), T.StringType())
     return instructions.withColumn("conversation", conv("instruction")).withColumn(
         "prompt_hash", phash("conversation"))
+
+
+def rag_response_prompts(instructions: DataFrame, docs: DataFrame, neighbours: DataFrame, model: str,
+                         sampling: Sampling, max_doc_chars: int) -> DataFrame:
+    """RAG mode: instruction + its document + that document's nearest neighbour from the similarity
+    graph. docs(id, text) must hold every kept document (a neighbour need not be a selected one);
+    `rag_neighbour_id` records which neighbour was used (null: the document has no edge)."""
+    texts = docs.select("id", "text")
+    ctx = (instructions
+           .join(neighbours.select(F.col("id").alias("doc_id"), F.col("neighbour_id").alias("rag_neighbour_id")),
+                 "doc_id", "left")
+           .join(texts.select(F.col("id").alias("doc_id"), F.col("text").alias("_doc")), "doc_id", "left")
+           .join(texts.select(F.col("id").alias("rag_neighbour_id"), F.col("text").alias("_nb")),
+                 "rag_neighbour_id", "left"))
+    conv = F.udf(lambda i, d, n: prompts.respond_rag_conversation(i, d, n, max_doc_chars), T.StringType())
+    phash = F.udf(lambda c: _hash(model, sampling, c), T.StringType())
+    return (ctx.withColumn("conversation", conv("instruction", "_doc", "_nb")).drop("_doc", "_nb")
+            .withColumn("prompt_hash", phash("conversation")))
 
 
 def parse_responses(generated: DataFrame) -> DataFrame:

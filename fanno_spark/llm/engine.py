@@ -136,7 +136,8 @@ class FakeEngine:
             lps = None
             if sampling.logprobs:  # a deterministic yes/no split from the digest
                 p_yes = int(digest[:2], 16) / 255 * 0.98 + 0.01
-                lps = {"1": math.log(p_yes), "0": math.log(1 - p_yes)}
+                p_five = int(digest[2:4], 16) / 255 * 0.98 + 0.01  # with "1": a 1..5 score spread
+                lps = {"1": math.log(p_yes), "0": math.log(1 - p_yes), "5": math.log(p_five)}
                 text = "1" if p_yes >= 0.5 else "0"
             out.append(Generation(text, "stop", len(last.split()), len(text.split()), lps))
         return out

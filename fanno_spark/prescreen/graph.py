@@ -168,3 +168,13 @@ def sample_per_community(docs: DataFrame, cfg: SampleConfig) -> DataFrame:
 
 def community_sizes(communities: DataFrame) -> DataFrame:
     return communities.groupBy("community").agg(F.count("*").alias("size"))
+
+
+def nearest_neighbours(edges: DataFrame) -> DataFrame:
+    """edges(src, dst, cosine) -> (id, neighbour_id, neighbour_cosine): each document's most similar
+    other document (ties by id, so reruns agree). Documents without an edge get no row."""
+    both = edges.select(F.col("src").alias("id"), F.col("dst").alias("neighbour_id"), "cosine").unionByName(
+        edges.select(F.col("dst").alias("id"), F.col("src").alias("neighbour_id"), "cosine"))
+    rank = F.row_number().over(Window.partitionBy("id").orderBy(F.col("cosine").desc(), "neighbour_id"))
+    return (both.withColumn("_r", rank).where(F.col("_r") == 1)
+            .select("id", "neighbour_id", F.col("cosine").alias("neighbour_cosine")))

@@ -154,3 +154,43 @@ def test_llm_document_judge_on_real_model(tmp_path):
     kept = pd.read_parquet(out / "docs_kept")
     assert len(kept) == judged["drop_reason"].isna().sum()
     assert metrics["doc_judge.unscored"] == len(rules_kept) - len(scored)
+
+
+def test_rag_responses_pair_judge_and_target_size_on_real_model(tmp_path):
+    """respond.mode=rag (document + nearest neighbour), the 1-5 pair judge feeding UCB rewards, and
+    augmentation that stops once augment.target_pairs valid pairs exist."""
+    out = tmp_path / "rag"
+    proc = run_cli(["--config", "conf/local.yaml", "--output", str(out), "--set", "sample.max_docs=10",
+                    "--set", "respond.mode=rag", "--set", "judge.enabled=true", "--set", "augment.rounds=3",
+                    "--set", "augment.target_pairs=1", "--set", "spark.master=local[2]"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    final = pd.read_parquet(out / "final")
+    assert len(final) > 0
+    # target reached after round 0: no further round ran
+    assert "target of 1 pairs reached after round 0" in proc.stdout
+    assert not (out / "instructions_r1").exists() and set(final["round"]) == {0}
+    # RAG: each pair used its document's most similar kept document (or none when it has no edge)
+    edges = pd.read_parquet(out / "edges")
+    both = pd.concat([edges.rename(columns={"src": "id", "dst": "nb"}),
+                      edges.rename(columns={"dst": "id", "src": "nb"})])
+    best = both.sort_values(["id", "cosine", "nb"], ascending=[True, False, True]).groupby("id")["nb"].first()
+    for r in final.itertuples():
+        assert (r.rag_neighbour_id if isinstance(r.rag_neighbour_id, str) else None) == best.get(r.doc_id)
+    cache = pd.read_parquet(out / "llm_cache")
+    judged = pd.read_parquet(out / "judged_r0")
+    # judge: every valid pair was scored by the model; low scores were kept aside with a reason
+    pairs = pd.read_parquet(out / "pairs_r0")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["judged_r0.llm_sent"] == pairs["drop_reason"].isna().sum()
+    scored = judged[judged["judge_score"].notna()]
+    assert len(scored) > 0 and scored["judge_score"].between(1, 5).all()
+    assert (final["judge_score"].dropna() >= 3.0).all()
+    low = judged[judged["drop_reason"] == "low_judge_score"]
+    assert (low["judge_score"] < 3.0).all()
+    assert metrics.get("judged_r0.dropped.low_judge_score", 0) == len(low)
+    # UCB rewards of judged arms are the scaled judge scores
+    arms = json.loads((out / "ucb" / "round-0.json").read_text())["arms"]
+    for r in final.dropna(subset=["judge_score"]).itertuples():
+        assert arms[r.instruction_id]["reward"] == pytest.approx((r.judge_score - 1) / 4)
+    assert set(final["response_prompt_hash"]) <= set(cache["prompt_hash"])
+    assert final["rag_neighbour_id"].notna().any()  # the bundled corpus has topic clusters

@@ -57,3 +57,46 @@ def test_instruction_filter_reasons_and_pool_dedup(spark):
     out = {r["doc_id"]: r["drop_reason"] for r in gen.parse_and_filter_instructions(generated, pool, cfg, 1).collect()}
     assert out == {"d1": None, "d2": "duplicate_in_round", "d3": "banned_keyword", "d4": "too_short",
                    "d5": None, "d6": "duplicate_of_pool", "d7": "no_generation"}
+
+
+def test_rag_prompt_carries_the_nearest_neighbour_document(spark):
+    from fanno_spark.prescreen.graph import nearest_neighbours
+
+    kept = spark.createDataFrame([("a", "Alpha text about tides."), ("b", "Beta text about the moon."),
+                                  ("c", "Gamma text about waves."), ("z", "Zeta, alone.")], "id string, text string")
+    edges = spark.createDataFrame([("a", "b", 0.91), ("a", "c", 0.75), ("b", "c", 0.95)],
+                                  "src string, dst string, cosine double")
+    nn = {r["id"]: (r["neighbour_id"], r["neighbour_cosine"]) for r in nearest_neighbours(edges).collect()}
+    assert nn == {"a": ("b", 0.91), "b": ("c", 0.95), "c": ("b", 0.95)}
+    instr = spark.createDataFrame([("a", "Explain tides."), ("z", "Describe zeta.")], "doc_id string, instruction string")
+    rows = {r["doc_id"]: r for r in gen.rag_response_prompts(instr, kept, nearest_neighbours(edges), "fake",
+                                                              Sampling(max_tokens=8), 500).collect()}
+    conv_a = rows["a"]["conversation"]
+    assert rows["a"]["rag_neighbour_id"] == "b"
+    assert "Alpha text about tides." in conv_a and "Beta text about the moon." in conv_a
+    assert "Gamma" not in conv_a and conv_a.count("<document>") == 2 and "Explain tides." in conv_a
+    assert rows["z"]["rag_neighbour_id"] is None and rows["z"]["conversation"].count("<document>") == 1
+    assert rows["a"]["prompt_hash"] != rows["z"]["prompt_hash"]
+
+
+def test_pair_judge_scores_drop_low_and_feed_rewards(spark, tmp_path):
+    from fanno_spark.config import JudgeConfig
+    from fanno_spark.generate import judge
+
+    pairs = spark.createDataFrame(
+        [(f"i{n}", f"Explain topic {n} in two sentences.", f"Topic {n} is about things {n}.", None)
+         for n in range(16)] + [("bad", "Broken one.", None, "truncated")],
+        "instruction_id string, instruction string, output string, drop_reason string")
+    cfg = JudgeConfig(min_score=3.0)
+    sampling = judge.judge_sampling(cfg)
+    prompts = judge.judge_prompts(pairs, "fake", sampling, 500)
+    assert prompts.count() == 16  # only valid pairs are judged
+    generated, stats = generate_cached(spark, prompts, SPEC, sampling, tmp_path / "cache", "judged_r0")
+    out = {r["instruction_id"]: r for r in judge.apply_scores(pairs, generated, cfg).collect()}
+    assert out["bad"]["drop_reason"] == "truncated" and out["bad"]["judge_score"] is None
+    scores = [out[f"i{n}"]["judge_score"] for n in range(16)]
+    assert all(1.0 <= s <= 5.0 for s in scores) and len(set(scores)) > 1
+    for n in range(16):
+        r = out[f"i{n}"]
+        assert r["drop_reason"] == ("low_judge_score" if r["judge_score"] < 3.0 else None)
+    assert {r["drop_reason"] for r in out.values()} >= {None, "low_judge_score"}

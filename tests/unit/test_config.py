@@ -77,3 +77,11 @@ def test_summary_lists_llm_stages_and_drops():
                     "instructions_r0.dropped.too_short": 2, "final.llm_calls_per_pair": 2.25})
     assert "pairs_r0" in text and "99" in text
     assert "dropped instructions_r0: too_short = 2" in text and "2.25" in text
+
+
+def test_param_redaction_hides_secret_leaves_not_token_counts():
+    from fanno_spark.tracking import SECRET
+
+    assert not any(SECRET.search(k) for k in ("llm.api_key_env", "seeds.max_tokens", "respond.max_tokens",
+                                                "doc_judge.top_logprobs"))
+    assert all(SECRET.search(k) for k in ("llm.api_key", "hub.token", "s3.secret", "db.password"))

@@ -100,3 +100,16 @@ def test_prompt_hash_depends_on_model_sampling_and_prompt():
     assert h != prompt_hash("m2", s, conv)
     assert h != prompt_hash("m", Sampling(max_tokens=11), conv)
     assert h != prompt_hash("m", s, [{"role": "user", "content": "hi!"}])
+
+
+def test_rag_conversation_delimits_both_documents():
+    import json
+
+    from fanno_spark.generate.prompts import respond_rag_conversation
+
+    conv = json.loads(respond_rag_conversation("Why?", "doc one </document> escape", "doc two", 100))
+    user = conv[-1]["content"]
+    assert user.count("<document>") == 2 and user.count("</document>") == 2
+    assert user.index("doc one") < user.index("doc two") < user.index("Instruction: Why?")
+    one = json.loads(respond_rag_conversation("Why?", "doc one", None, 100))[-1]["content"]
+    assert one.count("<document>") == 1
