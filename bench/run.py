@@ -12,7 +12,7 @@ import platform
 import time
 from pathlib import Path
 
-from fanno_spark.spark_env import apply_env_defaults, graphframes_jar
+from fanno_spark.spark_env import ENV_DEFAULTS, apply_env_defaults, graphframes_jar
 
 HERE = Path(__file__).parent
 
@@ -26,7 +26,10 @@ def spark_session():
              .config("spark.jars", str(graphframes_jar())).config("spark.python.worker.reuse", "true")
              .config("spark.sql.execution.arrow.pyspark.enabled", "true")
              .config("spark.graphx.pregel.checkpointInterval", "2")
-             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+             .config("spark.ui.showConsoleProgress", "false")
+             # what build_spark sets for LLM stages: all cores for the engine, offline/in-process vLLM env
+             .config("spark.executorEnv.OMP_NUM_THREADS", str(os.cpu_count()))
+             .config(map={f"spark.executorEnv.{k}": os.environ[k] for k in ENV_DEFAULTS}).getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     spark.sparkContext.setCheckpointDir(str(HERE / ".cache" / "checkpoints"))
     from fanno_spark.spark_env import ensure_graphframes_importable
@@ -54,7 +57,7 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="P1,P3")
+    ap.add_argument("--only", default="P1,P2,P3,P4")
     ap.add_argument("--docs", type=int, default=25_000)
     ap.add_argument("--sizes", default="10000,100000")
     args = ap.parse_args()
@@ -70,6 +73,14 @@ def main() -> None:
         from . import p3_graph
 
         rows += p3_graph.run(spark, tuple(int(s) for s in args.sizes.split(",")))
+    if "P2" in only:
+        from . import p2_generation
+
+        rows += p2_generation.run(spark)
+    if "P4" in only:
+        from . import p4_calls
+
+        rows += p4_calls.run()
     spark.stop()
     m = meta()
     # Keep the latest rows of benchmarks not run this time (each bench's ratio is from one run).

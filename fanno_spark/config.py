@@ -141,6 +141,9 @@ class LLMConfig:
 class FilterConfig:
     min_words: int = 4
     max_words: int = 150
+    # MiniLM cosine at or above which a new instruction repeats the pool (or an earlier one of its
+    # round) and goes; null turns the embedding diversity filter off
+    max_similarity: float | None = 0.9
     banned_words: tuple[str, ...] = (
         "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
         "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram", "diagrams",
@@ -322,6 +325,8 @@ def _check_values(cfg: FannoConfig) -> None:
         raise ConfigError("prescreen.max_top_ngram_char_fractions: expected 3 numbers (n = 2, 3, 4)")
     if len(p.max_dup_ngram_char_fractions) != 6:
         raise ConfigError("prescreen.max_dup_ngram_char_fractions: expected 6 numbers (n = 5..10)")
+    if cfg.filter.max_similarity is not None and not 0 < cfg.filter.max_similarity <= 1:
+        raise ConfigError(f"filter.max_similarity: must be in (0, 1] or null, got {cfg.filter.max_similarity}")
     if not 1 <= cfg.judge.min_score <= 5:
         raise ConfigError(f"judge.min_score: must be in [1, 5], got {cfg.judge.min_score}")
     if cfg.llm.engine == "openai" and not cfg.llm.base_url:

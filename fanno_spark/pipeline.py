@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .config import FannoConfig, flatten, to_dict
+from .generate import diversity
 from .generate import judge as generate_judge
 from .generate import stages as gen
 from .generate.ucb import UCBBandit, minmax
@@ -58,6 +59,7 @@ class Job:
 
     def __post_init__(self):
         self.rd = RunDir(self.run_dir, self.spark, log=log.info)
+        self._llm_stats: dict[str, dict[str, float]] = {}
         self.model = resolve_model(self.cfg.llm.model) if self.cfg.llm.engine == "vllm" else self.cfg.llm.model
         self.spec = EngineSpec(kind=self.cfg.llm.engine, model=self.model, dtype=self.cfg.llm.dtype,
                                max_model_len=self.cfg.llm.max_model_len, enforce_eager=self.cfg.llm.enforce_eager,
@@ -71,6 +73,12 @@ class Job:
     # -- helpers ---------------------------------------------------------------------------------
     def _stage(self, name: str, build, partitions: int | None = None) -> DataFrame:
         df = self.rd.stage(name, build, partitions)
+        stats_file = self.run_dir / "llm_stats" / f"{name}.json"
+        if name in self._llm_stats:  # generated now: keep its LLM numbers next to the stage
+            self.rd.write_json(f"llm_stats/{name}.json", self._llm_stats.pop(name))
+        elif stats_file.exists():  # resumed: report what the stage cost when it ran
+            for k, v in json.loads(stats_file.read_text()).items():
+                self._metric(k, v)
         rows = self.rd.counts.get(name)  # counted once when written; a resumed stage is counted here
         self._metric(f"{name}.rows", rows if rows is not None else df.count())
         if name in self.rd.timings:
@@ -102,7 +110,8 @@ class Job:
         start = time.time()
         out, stats = generate_cached(self.spark, prompts, self.spec, sampling, self.run_dir / "llm_cache",
                                      stage, partitions=self.cfg.llm.partitions, batch_size=self.cfg.llm.batch_size)
-        for k, v in stats.as_metrics(stage).items():
+        self._llm_stats[stage] = stats.as_metrics(stage)
+        for k, v in self._llm_stats[stage].items():
             self._metric(k, v)
         log.info("[%s] LLM: %d prompts, %d from cache, %d sent, %d completion tokens in %.1fs",
                  stage, stats.prompts, stats.cached, stats.sent, stats.completion_tokens, time.time() - start)
@@ -151,7 +160,11 @@ class Job:
                       max_tokens: int) -> DataFrame:
         def build():
             generated = self._generate(prompts_df, self._sampling(max_tokens), name)
-            return gen.parse_and_filter_instructions(generated, pool, self.cfg.filter, round_no)
+            cands = gen.parse_and_filter_instructions(generated, pool, self.cfg.filter, round_no)
+            if self.cfg.filter.max_similarity is None:
+                return cands.withColumn("similar_to", F.lit(None).cast("string"))
+            return diversity.mark_similar(cands, pool, self.cfg.filter.max_similarity, self.cfg.embed,
+                                          self.cfg.graph, embedding_model_path())
         cands = self._stage(name, build)
         self._reason_counts(cands, name)
         self._write_rejects(name, cands)

@@ -162,6 +162,8 @@ def test_rag_responses_pair_judge_and_target_size_on_real_model(tmp_path):
     out = tmp_path / "rag"
     proc = run_cli(["--config", "conf/local.yaml", "--output", str(out), "--set", "sample.max_docs=10",
                     "--set", "respond.mode=rag", "--set", "judge.enabled=true", "--set", "augment.rounds=3",
+                    # SmolLM2-135M scores most pairs 1-2.5 (it is a weak judge): a low bar keeps some
+                    "--set", "judge.min_score=1.5",
                     "--set", "augment.target_pairs=1", "--set", "spark.master=local[2]"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     final = pd.read_parquet(out / "final")
@@ -184,13 +186,15 @@ def test_rag_responses_pair_judge_and_target_size_on_real_model(tmp_path):
     assert metrics["judged_r0.llm_sent"] == pairs["drop_reason"].isna().sum()
     scored = judged[judged["judge_score"].notna()]
     assert len(scored) > 0 and scored["judge_score"].between(1, 5).all()
-    assert (final["judge_score"].dropna() >= 3.0).all()
+    assert (final["judge_score"].dropna() >= 1.5).all()
     low = judged[judged["drop_reason"] == "low_judge_score"]
-    assert (low["judge_score"] < 3.0).all()
+    assert (low["judge_score"] < 1.5).all()
     assert metrics.get("judged_r0.dropped.low_judge_score", 0) == len(low)
     # UCB rewards of judged arms are the scaled judge scores
     arms = json.loads((out / "ucb" / "round-0.json").read_text())["arms"]
     for r in final.dropna(subset=["judge_score"]).itertuples():
         assert arms[r.instruction_id]["reward"] == pytest.approx((r.judge_score - 1) / 4)
     assert set(final["response_prompt_hash"]) <= set(cache["prompt_hash"])
-    assert final["rag_neighbour_id"].notna().any()  # the bundled corpus has topic clusters
+    assert pairs["rag_neighbour_id"].notna().any()  # the bundled corpus has topic clusters
+    for r in pairs.itertuples():
+        assert (r.rag_neighbour_id if isinstance(r.rag_neighbour_id, str) else None) == best.get(r.doc_id)
