@@ -37,9 +37,12 @@ def summary(metrics: dict[str, float]) -> str:
     """End-of-job table: LLM work per stage, then rows dropped per stage and reason."""
     stages = sorted({k.split(".")[0] for k in metrics if k.endswith(".llm_prompts")}, key=lambda s: (s[-1], s))
     cols = ("prompts", "cached", "sent", "prompt_tokens", "completion_tokens")
-    lines = [f"{'LLM stage':<18}" + "".join(f"{c:>18}" for c in cols)]
+    lines = [f"{'LLM stage':<16}" + "".join(f"{c:>18}" for c in cols) + f"{'dropped':>8}{'kept':>8}"]
     for st in stages:
-        lines.append(f"{st:<18}" + "".join(f"{int(metrics.get(f'{st}.llm_{c}', 0)):>18}" for c in cols))
+        failed = sum(v for k, v in metrics.items() if k.startswith(f"{st}.dropped."))
+        kept = metrics.get(f"{st}.kept")
+        lines.append(f"{st:<16}" + "".join(f"{int(metrics.get(f'{st}.llm_{c}', 0)):>18}" for c in cols)
+                     + f"{int(failed):>8}" + (f"{int(kept):>8}" if kept is not None else f"{'-':>8}"))
     drops = sorted((k, v) for k, v in metrics.items() if ".dropped." in k)
     lines += [f"dropped {k.replace('.dropped.', ': ')} = {int(v)}" for k, v in drops]
     if "final.llm_calls_per_pair" in metrics:

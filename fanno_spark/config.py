@@ -134,7 +134,10 @@ class LLMConfig:
     request_timeout_s: float = 300.0
     max_retries: int = 5  # on 429 / 5xx / timeouts, exponential backoff from backoff_s
     backoff_s: float = 1.0
-    gpu_per_task: float = 0.0  # > 0: LLM stages run with a ResourceProfile asking this many GPUs per task
+    # Stage-level scheduling (standalone / YARN / k8s, not local): > 0 gives the LLM stages their own
+    # ResourceProfile, e.g. 1 GPU per task, while every other stage stays on CPU task slots.
+    gpu_per_task: float = 0.0
+    cpus_per_task: int = 0
 
 
 @dataclass(frozen=True)
@@ -331,8 +334,11 @@ def _check_values(cfg: FannoConfig) -> None:
         raise ConfigError(f"judge.min_score: must be in [1, 5], got {cfg.judge.min_score}")
     if cfg.llm.engine == "openai" and not cfg.llm.base_url:
         raise ConfigError("llm.base_url: required when llm.engine is openai (e.g. http://127.0.0.1:8000/v1)")
-    if cfg.llm.max_retries < 0 or cfg.llm.gpu_per_task < 0:
-        raise ConfigError("llm.max_retries and llm.gpu_per_task must be >= 0")
+    if cfg.llm.max_retries < 0 or cfg.llm.gpu_per_task < 0 or cfg.llm.cpus_per_task < 0:
+        raise ConfigError("llm.max_retries, llm.gpu_per_task and llm.cpus_per_task must be >= 0")
+    if (cfg.llm.gpu_per_task or cfg.llm.cpus_per_task) and (cfg.spark.master or "").startswith("local"):
+        raise ConfigError("llm.gpu_per_task / llm.cpus_per_task need a cluster master (Spark has no "
+                          "stage-level scheduling in local mode); set spark.master: null and use spark-submit")
     if cfg.augment.target_pairs is not None and cfg.augment.target_pairs <= 0:
         raise ConfigError(f"augment.target_pairs: must be > 0, got {cfg.augment.target_pairs}")
     if cfg.input.max_docs is not None and cfg.input.max_docs <= 0:

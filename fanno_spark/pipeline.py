@@ -92,6 +92,9 @@ class Job:
         if self.tracker:
             self.tracker.log_metrics({key: value})
 
+    def _kept_count(self, df: DataFrame, stage: str) -> None:
+        self._metric(f"{stage}.kept", df.where(F.col("drop_reason").isNull()).count())
+
     def _reason_counts(self, df: DataFrame, prefix: str) -> None:
         for row in df.where(F.col("drop_reason").isNotNull()).groupBy("drop_reason").count().collect():
             self._metric(f"{prefix}.dropped.{row['drop_reason']}", row["count"])
@@ -109,7 +112,8 @@ class Job:
         self.spark.sparkContext.setJobGroup(stage, f"fanno-spark LLM {stage}", interruptOnCancel=True)
         start = time.time()
         out, stats = generate_cached(self.spark, prompts, self.spec, sampling, self.run_dir / "llm_cache",
-                                     stage, partitions=self.cfg.llm.partitions, batch_size=self.cfg.llm.batch_size)
+                                     stage, partitions=self.cfg.llm.partitions, batch_size=self.cfg.llm.batch_size,
+                                     gpus_per_task=self.cfg.llm.gpu_per_task, cpus_per_task=self.cfg.llm.cpus_per_task)
         self._llm_stats[stage] = stats.as_metrics(stage)
         for k, v in self._llm_stats[stage].items():
             self._metric(k, v)
@@ -167,6 +171,7 @@ class Job:
                                           self.cfg.graph, embedding_model_path())
         cands = self._stage(name, build)
         self._reason_counts(cands, name)
+        self._kept_count(cands, name)
         self._write_rejects(name, cands)
         return cands
 
@@ -185,6 +190,7 @@ class Job:
             return gen.parse_responses(generated)
         pairs = self._stage(name, build)
         self._reason_counts(pairs, name)
+        self._kept_count(pairs, name)
         self._write_rejects(name, pairs)
         return pairs
 
@@ -200,6 +206,7 @@ class Job:
                                        sampling, name)
             return generate_judge.apply_scores(pairs, generated, jc)
         judged = self._stage(name, build)
+        self._kept_count(judged, name)
         self._metric(f"{name}.unscored", judged.where(F.col("judge_error").isNotNull()).count())
         self._reason_counts(judged.where(F.col("drop_reason") == "low_judge_score"), name)
         self._write_rejects(name, judged.where(F.col("drop_reason") == "low_judge_score"))

@@ -47,7 +47,8 @@ def seed_prompts(docs: DataFrame, model: str, sampling: Sampling, prompts_per_do
 def augment_prompts(docs: DataFrame, picks: DataFrame, model: str, sampling: Sampling, round_no: int,
                     seed: int, max_doc_chars: int) -> DataFrame:
     """docs + picks(doc_id, fewshot_ids, fewshot_texts) -> one "think different" prompt per document."""
-    joined = docs.select(F.col("id").alias("doc_id"), "text", "community").join(picks, "doc_id")
+    # The driver's UCB picks travel to the executors as a broadcast (one small row per document).
+    joined = docs.select(F.col("id").alias("doc_id"), "text", "community").join(F.broadcast(picks), "doc_id")
 
     def build(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:

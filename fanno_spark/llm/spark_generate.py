@@ -55,6 +55,43 @@ def _generate_partitions(spec: EngineSpec, sampling: Sampling, batch_size: int, 
     return run
 
 
+def _resource_profile(gpus: float, cpus: int):
+    """Stage-level scheduling for the LLM stage only: the rest of the job keeps the default profile
+    (CPU tasks), this stage's tasks each ask for `gpus` GPUs (and `cpus` cores). Spark supports it on
+    standalone (dynamic allocation off), YARN and Kubernetes, not in local mode."""
+    from pyspark.resource import ResourceProfileBuilder, TaskResourceRequests
+
+    req = TaskResourceRequests()
+    if cpus:
+        req = req.cpus(cpus)
+    if gpus:
+        req = req.resource("gpu", gpus)
+    return ResourceProfileBuilder().require(req).build
+
+
+def _generate_with_profile(missing: DataFrame, fn, profile) -> DataFrame:
+    """mapInPandas cannot take a ResourceProfile in Spark 3.5, so the LLM stage runs as an RDD
+    mapPartitions with the profile attached; rows go to the same pandas generator in chunks."""
+    cols = missing.columns
+    fields = [c.split()[0] for c in CACHE_SCHEMA.split(", ")]
+
+    def part(rows):
+        def chunks():
+            buf = []
+            for row in rows:
+                buf.append(tuple(row))
+                if len(buf) >= 1024:
+                    yield pd.DataFrame(buf, columns=cols)
+                    buf = []
+            if buf:
+                yield pd.DataFrame(buf, columns=cols)
+        for out in fn(chunks()):
+            yield from out[fields].itertuples(index=False, name=None)
+
+    rdd = missing.rdd.mapPartitions(part).withResources(profile)
+    return missing.sparkSession.createDataFrame(rdd, CACHE_SCHEMA)
+
+
 @dataclass
 class LLMStats:
     prompts: int = 0
@@ -68,8 +105,8 @@ class LLMStats:
 
 
 def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, sampling: Sampling,
-                    cache_dir: Path, stage: str, partitions: int = 1, batch_size: int = 64
-                    ) -> tuple[DataFrame, LLMStats]:
+                    cache_dir: Path, stage: str, partitions: int = 1, batch_size: int = 64,
+                    gpus_per_task: float = 0.0, cpus_per_task: int = 0) -> tuple[DataFrame, LLMStats]:
     """prompts(prompt_hash, conversation json) -> prompts + text, finish_reason, token counts."""
     unique = prompts.select("prompt_hash", "conversation").dropDuplicates(["prompt_hash"])
     cache_path = str(cache_dir)
@@ -80,8 +117,12 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
     stats = LLMStats(prompts=unique.count(), sent=missing.count())
     stats.cached = stats.prompts - stats.sent
     if stats.sent:
-        gen = missing.repartition(partitions).mapInPandas(
-            _generate_partitions(spec, sampling, batch_size, stage), CACHE_SCHEMA)
+        fn = _generate_partitions(spec, sampling, batch_size, stage)
+        if gpus_per_task or cpus_per_task:
+            gen = _generate_with_profile(missing.repartition(partitions), fn,
+                                         _resource_profile(gpus_per_task, cpus_per_task))
+        else:
+            gen = missing.repartition(partitions).mapInPandas(fn, CACHE_SCHEMA)
         # Append is per-task atomic (job commit); the cache only ever grows, keyed by prompt hash.
         gen.write.mode("append").parquet(cache_path)
     missing.unpersist()

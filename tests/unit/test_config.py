@@ -85,3 +85,23 @@ def test_param_redaction_hides_secret_leaves_not_token_counts():
     assert not any(SECRET.search(k) for k in ("llm.api_key_env", "seeds.max_tokens", "respond.max_tokens",
                                                 "doc_judge.top_logprobs"))
     assert all(SECRET.search(k) for k in ("llm.api_key", "hub.token", "s3.secret", "db.password"))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["llm.engine=openai"], "llm.base_url: required"),
+    (["llm.gpu_per_task=1"], "need a cluster master"),
+    (["filter.max_similarity=1.5"], "filter.max_similarity"),
+    (["judge.min_score=7"], "judge.min_score"),
+    (["respond.mode=hybrid"], "respond.mode"),
+    (["augment.target_pairs=0"], "augment.target_pairs"),
+    (["doc_judge.top_logprobs=0"], "doc_judge.top_logprobs"),
+])
+def test_llm_stage_settings_are_checked_before_spark(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("conf/local.yaml", overrides)
+
+
+def test_gpu_profile_allowed_on_a_cluster_master():
+    cfg = load_config("conf/local.yaml", ["llm.gpu_per_task=1", "spark.master=null", "llm.engine=openai",
+                                          "llm.base_url=http://127.0.0.1:8000/v1"])
+    assert cfg.llm.gpu_per_task == 1.0 and cfg.spark.master is None
