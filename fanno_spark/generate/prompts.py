@@ -74,32 +74,50 @@ def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
-def parse_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = ()
+def _words(text: str) -> set[str]:
+    return set(_norm(text).split())
+
+
+def _near_copy(candidate: str, avoided: list[set[str]], threshold: float = 0.7) -> bool:
+    """Word-set Jaccard against the few-shot examples: a reworded copy is still a copy."""
+    words = _words(candidate)
+    return any(words and a and len(words & a) / len(words | a) >= threshold for a in avoided)
+
+
+def parse_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = (), min_words: int = 1
                       ) -> tuple[str | None, str | None]:
     """LLM text -> (instruction, None) or (None, reason).
 
     Small models wrap the instruction in labels, quotes, numbered lists and chatter, and often
-    repeat the few-shot examples first: take the first line that is a plausible instruction and
-    is not one of `avoid`.
+    repeat the few-shot examples first: take the first line that is a plausible instruction of at
+    least `min_words` words and is not (nearly) one of `avoid`. When only shorter lines exist, the
+    first of them is returned, so the length rule downstream rejects it with its own reason.
     """
     if text is None or not text.strip():
         return None, "empty"
     avoided = {_norm(a) for a in avoid}
+    avoided_words = [set(a.split()) for a in avoided]
     copied = leaked = False
+    short: str | None = None
     for line in text.strip().splitlines():
         if LEAK.search(line):  # a template line echoed back: skip it, never keep it
             leaked = True
             continue
         candidate = LIST_MARK.sub("", LABEL.sub("", line.strip())).strip()
-        candidate = LABEL.sub("", candidate).strip("\"'“”*` ").strip()
+        candidate = LIST_MARK.sub("", LABEL.sub("", candidate.lstrip("#> ").strip())).strip("\"'“”*` ").strip()
         if not re.search(r"[A-Za-z]{2}", candidate):
             continue
-        if _norm(candidate) in avoided:
+        if _norm(candidate) in avoided or _near_copy(candidate, avoided_words):
             copied = True
             continue
         if REFUSAL.match(candidate):
             return None, "refusal"
+        if len(candidate.split()) < min_words:
+            short = short or candidate
+            continue
         return candidate, None
+    if short is not None:
+        return short, None
     return None, "template_leak" if leaked else "copied_example" if copied else "empty"
 
 

@@ -67,12 +67,14 @@ def augment_prompts(docs: DataFrame, picks: DataFrame, model: str, sampling: Sam
 _PARSED = T.StructType([T.StructField("value", T.StringType()), T.StructField("reason", T.StringType())])
 
 
-@F.pandas_udf(_PARSED)
-def _parse_instruction_udf(text: pd.Series, avoid: pd.Series) -> pd.DataFrame:
-    example = prompts.template("seed_example_answer.txt")  # the one-shot answer, parroted back
-    parsed = [prompts.parse_instruction(t, [example, *(a if a is not None else ())])
-              for t, a in zip(text, avoid, strict=True)]
-    return pd.DataFrame({"value": [p[0] for p in parsed], "reason": [p[1] for p in parsed]})
+def _parse_instruction_udf(min_words: int):
+    @F.pandas_udf(_PARSED)
+    def parse(text: pd.Series, avoid: pd.Series) -> pd.DataFrame:
+        example = prompts.template("seed_example_answer.txt")  # the one-shot answer, parroted back
+        parsed = [prompts.parse_instruction(t, [example, *(a if a is not None else ())], min_words)
+                  for t, a in zip(text, avoid, strict=True)]
+        return pd.DataFrame({"value": [p[0] for p in parsed], "reason": [p[1] for p in parsed]})
+    return parse
 
 
 @F.pandas_udf(_PARSED)
@@ -93,7 +95,7 @@ def parse_and_filter_instructions(generated: DataFrame, pool: DataFrame | None, 
 
     n_words = F.size(F.split(F.trim(F.col("instruction")), r"\s+"))
     avoid = F.col("fewshot_texts") if "fewshot_texts" in generated.columns else F.array().cast("array<string>")
-    df = (generated.withColumn("_p", _parse_instruction_udf(F.col("text"), avoid))
+    df = (generated.withColumn("_p", _parse_instruction_udf(cfg.min_words)(F.col("text"), avoid))
           .withColumn("instruction", F.col("_p.value"))
           .withColumn("instruction_id", instruction_key())
           .withColumn("round", F.lit(round_no)))

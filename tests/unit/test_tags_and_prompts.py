@@ -113,3 +113,13 @@ def test_rag_conversation_delimits_both_documents():
     assert user.index("doc one") < user.index("doc two") < user.index("Instruction: Why?")
     one = json.loads(respond_rag_conversation("Why?", "doc one", None, 100))[-1]["content"]
     assert one.count("<document>") == 1
+
+
+def test_parse_instruction_skips_short_junk_lines_and_reworded_copies():
+    text = "<details>\npython\n# 1. What is the sentiment behind this product review?\nmore"
+    assert prompts.parse_instruction(text, min_words=4) == ("What is the sentiment behind this product review?", None)
+    assert prompts.parse_instruction("queue\nshort one", min_words=4) == ("queue", None)  # length rule decides later
+    shots = ["Explain how list comprehensions work in Python."]
+    out = prompts.parse_instruction("Explain how Python list comprehensions work.\nDescribe the GIL and its effect "
+                                    "on threads.", avoid=shots, min_words=4)
+    assert out == ("Describe the GIL and its effect on threads.", None)
