@@ -15,7 +15,7 @@ OUTPUT ?= runs/local
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install model run run-python test test-unit test-spark test-e2e test-gpu lint clean bench
+.PHONY: help install model run run-python test test-unit test-spark test-e2e test-cluster test-gpu lint clean bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ test-spark: install ## stage tests on a local SparkSession
 test-e2e: install ## the whole job through the CLI on the real model
 	$(PY) -m pytest tests/e2e -v
 
+test-cluster: install ## spark-submit to a local standalone master + 2 workers
+	$(PY) -m pytest tests/cluster -v
+
 test-gpu: install ## opt-in GPU tests (needs vllm on a GPU machine)
 	$(PY) -m pytest tests -m gpu -v
 
@@ -63,7 +66,7 @@ $(BENCH_STAMP): requirements/bench.txt $(STAMP)
 	$(PY) -m pip install -q --no-deps -r requirements/bench.txt > $(VENV)/pip.log 2>&1 || { grep -v "^WARNING: Location" $(VENV)/pip.log; exit 1; }
 	rm -f $(VENV)/.bench-* && touch $@
 
-bench: install $(BENCH_STAMP) ## benchmarks P1 (prescreen vs datatrove), P3 (graph+LPA 10k vs 100k) -> bench/results.md
+bench: install $(BENCH_STAMP) ## benchmarks P1 prescreen vs datatrove, P2 Spark vs direct vLLM tok/s, P3 graph+LPA 10k vs 100k, P4 LLM calls per pair -> bench/results.md
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: install ## ruff
