@@ -29,7 +29,7 @@ def run(extra: tuple[str, ...] = ()) -> list[dict]:
     stages = sorted(k.split(".")[0] for k in m if k.endswith(".llm_prompts"))
     tokens = {s: f"{int(m[f'{s}.llm_sent'])}p/{int(m[f'{s}.llm_prompt_tokens'])}in/"
                  f"{int(m[f'{s}.llm_completion_tokens'])}out" for s in stages}
-    drops = {k.split(".", 1)[1].replace("dropped.", ""): int(v) for k, v in m.items()
+    drops = {k.replace(".dropped.", ":"): int(v) for k, v in m.items()
              if ".dropped." in k and not k.startswith("prescreen.")}
     print(f"P4 {m['final.pairs']:.0f} pairs, {m['final.llm_calls_per_pair']:.2f} calls/pair in {seconds:.0f}s; "
           f"{tokens}; drops {drops}", flush=True)
