@@ -6,7 +6,6 @@ prompt builder here; pairs below `judge.min_score` are kept aside with reason lo
 from __future__ import annotations
 
 import json
-import math
 import re
 from string import Template
 
@@ -15,7 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..config import JudgeConfig
-from ..llm.engine import Sampling, prompt_hash
+from ..llm.engine import Sampling, prompt_hash, token_mass
 from .prompts import template
 
 DIGIT = re.compile(r"(?<![\d.])([1-5])(?!\.?\d)")
@@ -35,20 +34,10 @@ def judge_conversation(instruction: str, response: str, max_chars: int) -> str:
 
 def parse_score(text: str | None, logprobs_json: str | None) -> tuple[float | None, str | None]:
     """-> (score in [1, 5], None) or (None, reason)."""
-    try:
-        lps = json.loads(logprobs_json) if logprobs_json else None
-    except (TypeError, ValueError):
-        lps = None
-    if isinstance(lps, dict):
-        mass = {}
-        for tok, lp in lps.items():
-            t = tok.strip() if isinstance(tok, str) else ""
-            if t in {"1", "2", "3", "4", "5"} and isinstance(lp, (int, float)) and not isinstance(lp, bool) \
-                    and not math.isnan(lp):
-                mass[int(t)] = mass.get(int(t), 0.0) + math.exp(min(float(lp), 0.0))
-        total = sum(mass.values())
-        if total > 0:
-            return sum(d * p for d, p in mass.items()) / total, None
+    mass = {int(t): p for t, p in token_mass(logprobs_json).items() if t in {"1", "2", "3", "4", "5"}}
+    total = sum(mass.values())
+    if total > 0:
+        return sum(d * p for d, p in mass.items()) / total, None
     m = DIGIT.search(text or "")
     if m:
         return float(m.group(1)), None

@@ -115,6 +115,24 @@ def _first_token_logprobs(logprobs) -> dict[str, float] | None:
     return out
 
 
+def token_mass(logprobs_json: str | None) -> dict[str, float]:
+    """Cached first-token log-probs JSON -> {stripped, lower-cased token: summed probability}.
+    Junk (bad JSON, non-numbers, NaN) is skipped; a log-prob > 0 is clamped instead of overflowing."""
+    try:
+        lps = json.loads(logprobs_json) if logprobs_json else None
+    except (TypeError, ValueError):
+        return {}
+    if not isinstance(lps, dict):
+        return {}
+    mass: dict[str, float] = {}
+    for token, lp in lps.items():
+        if not isinstance(lp, (int, float)) or isinstance(lp, bool) or math.isnan(lp):
+            continue
+        t = token.strip().lower()
+        mass[t] = mass.get(t, 0.0) + math.exp(min(float(lp), 0.0))
+    return mass
+
+
 class FakeEngine:
     """Deterministic stand-in for unit tests of plumbing and parsing (never the e2e path)."""
 

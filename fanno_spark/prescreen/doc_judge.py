@@ -9,7 +9,6 @@ A document whose answer has neither token among the top-k gets a null score: kep
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from string import Template
 
@@ -20,7 +19,7 @@ from pyspark.sql import types as T
 
 from ..config import DocJudgeConfig
 from ..generate.prompts import delimit, template
-from ..llm.engine import Sampling, prompt_hash
+from ..llm.engine import Sampling, prompt_hash, token_mass
 
 JUDGES = {"quality": "judge_quality.txt", "ad": "judge_ad.txt"}
 YES, NO = ("1", "yes"), ("0", "no")
@@ -39,24 +38,8 @@ def judge_conversation(kind: str, document: str, max_chars: int) -> str:
 
 def yes_probability(logprobs_json: str | None) -> float | None:
     """{token: logprob} JSON of the first token -> P(yes) among yes/no tokens, or None if neither."""
-    if not logprobs_json:
-        return None
-    try:
-        lps = json.loads(logprobs_json)
-    except (TypeError, ValueError):
-        return None
-    if not isinstance(lps, dict):
-        return None
-    yes = no = 0.0
-    for token, lp in lps.items():
-        if not isinstance(lp, (int, float)) or isinstance(lp, bool) or math.isnan(lp):
-            continue
-        p = math.exp(min(float(lp), 0.0))  # a log-probability is <= 0; clamp junk instead of overflowing
-        t = token.strip().lower()
-        if t in YES:
-            yes += p
-        elif t in NO:
-            no += p
+    mass = token_mass(logprobs_json)
+    yes, no = sum(mass.get(t, 0.0) for t in YES), sum(mass.get(t, 0.0) for t in NO)
     return yes / (yes + no) if yes + no > 0 else None
 
 
