@@ -193,6 +193,15 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    enabled: bool = True  # report/*.png + metrics from the final dataset
+    top_verb_nouns: int = 25
+    length_bin_words: int = 10
+    length_cap_words: int = 400
+    diversity_sample: int = 500  # instructions per round embedded for the mean pairwise cosine
+
+
+@dataclass(frozen=True)
 class TrackingConfig:
     uri: str | None = None  # None: sqlite file inside the run dir
     experiment: str = "fanno-spark"
@@ -225,6 +234,7 @@ class FannoConfig:
     respond: RespondConfig = field(default_factory=RespondConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
 
@@ -245,7 +255,8 @@ POSITIVE = ("embed.batch_size", "graph.lsh_num_tables", "graph.lpa_max_iter", "s
             "graph.nprobe", "graph.kmeans_iter", "graph.train_sample", "graph.checkpoint_interval",
             "prescreen.language_chars", "doc_judge.max_doc_chars", "doc_judge.top_logprobs",
             "llm.concurrency", "llm.request_timeout_s", "llm.backoff_s", "respond.max_doc_chars",
-            "judge.max_chars", "judge.top_logprobs")
+            "judge.max_chars", "judge.top_logprobs", "report.top_verb_nouns", "report.length_bin_words",
+            "report.length_cap_words", "report.diversity_sample")
 FRACTIONS = ("graph.cosine_threshold", "dedup.jaccard_threshold", "augment.top_fraction", "llm.top_p",
              "llm.gpu_memory_utilization", "doc_judge.min_quality", "doc_judge.max_advertisement")
 

@@ -26,6 +26,7 @@ from .llm.engine import EngineSpec, Sampling
 from .llm.model_store import embedding_model_path, resolve_model
 from .llm.spark_generate import generate_cached
 from .prescreen import dedup, doc_judge, embed, graph, heuristics, language
+from .report.build import build_report
 from .rundir import RunDir
 from .tracking import Tracker
 
@@ -323,7 +324,21 @@ class Job:
         if self.tracker:
             self.tracker.log_artifact(sample, "dataset")
             self.tracker.log_artifact(out / "alpaca.json", "dataset")
+        if self.cfg.report.enabled and n:
+            self._report(final)
         return final
+
+    def _report(self, final: DataFrame) -> None:
+        self.spark.sparkContext.setJobGroup("report", "fanno-spark data report", interruptOnCancel=True)
+        start = time.time()
+        metrics, pngs = build_report(final, self.run_dir / "report", self.cfg.report, self.cfg.embed,
+                                     embedding_model_path())
+        for k, v in metrics.items():
+            self._metric(k, v)
+        if self.tracker:
+            for png in [*pngs, self.run_dir / "report" / "report.json"]:
+                self.tracker.log_artifact(png, "report")
+        log.info("[report] %d plots in %.1fs: %s", len(pngs), time.time() - start, ", ".join(p.name for p in pngs))
 
     def run(self) -> JobResult:
         selected = self.prescreen()

@@ -1,0 +1,81 @@
+"""Report statistics of the final dataset, computed as Spark aggregations (the driver only ever holds
+histograms, top-k tables and a bounded per-round sample of embeddings)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pyspark.ml.feature import NGram
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ..config import EmbedConfig
+from ..generate.tags import DIFFICULTY, STYLES, TASK_TYPES
+from ..prescreen.embed import embed_documents
+from .verbs import verb_noun
+
+VN_TYPE = T.StructType([T.StructField("verb", T.StringType()), T.StructField("noun", T.StringType())])
+
+
+def _words(col: str):
+    return F.size(F.split(F.trim(F.coalesce(F.col(col), F.lit(""))), r"\s+"))
+
+
+def length_histogram(final: DataFrame, col: str, bin_words: int, cap: int) -> pd.DataFrame:
+    """Rows per word-count bucket; lengths above cap fall in the last bucket."""
+    bucket = (F.least(_words(col), F.lit(cap)) / bin_words).cast("int") * bin_words
+    return final.groupBy(bucket.alias("words")).count().orderBy("words").toPandas()
+
+
+def verb_noun_counts(final: DataFrame) -> tuple[pd.DataFrame, float]:
+    """(verb, noun, count) over all instructions, and the fraction of instructions with a match."""
+    udf = F.udf(lambda s: verb_noun(s), VN_TYPE)
+    vn = final.select(udf("instruction").alias("vn")).select("vn.verb", "vn.noun").cache()
+    total = vn.count()
+    counts = vn.where(F.col("verb").isNotNull()).groupBy("verb", "noun").count().toPandas()
+    vn.unpersist()
+    covered = float(counts["count"].sum()) / total if total else 0.0
+    return counts.sort_values(["count", "verb", "noun"], ascending=[False, True, True]), covered
+
+
+def tag_counts(final: DataFrame) -> pd.DataFrame:
+    """Pairs per (task_type, difficulty, style), the full 12 x 4 x 2 grid with zeros."""
+    got = final.groupBy("task_type", "difficulty", "style").count().toPandas()
+    grid = pd.MultiIndex.from_product([TASK_TYPES, DIFFICULTY, STYLES],
+                                      names=["task_type", "difficulty", "style"]).to_frame(index=False)
+    return grid.merge(got, how="left").fillna({"count": 0}).astype({"count": int})
+
+
+def _distinct_n(final: DataFrame, n: int) -> pd.DataFrame:
+    tokens = final.select("round", F.split(F.lower(F.trim("instruction")), r"\W+").alias("tok"))
+    tokens = tokens.withColumn("tok", F.filter("tok", lambda t: t != ""))
+    grams = NGram(n=n, inputCol="tok", outputCol="g").transform(tokens).select("round", F.explode("g").alias("g"))
+    return grams.groupBy("round").agg((F.countDistinct("g") / F.count("g")).alias(f"distinct_{n}")).toPandas()
+
+
+def diversity_per_round(final: DataFrame, embed_cfg: EmbedConfig, model_path: str, sample: int) -> pd.DataFrame:
+    """Per augmentation round: pairs, distinct-1/2 of instruction words, and the mean pairwise cosine of
+    MiniLM embeddings over a deterministic sample of at most `sample` instructions (lower = more diverse)."""
+    rounds = final.groupBy("round").count().withColumnRenamed("count", "pairs").toPandas()
+    out = rounds.merge(_distinct_n(final, 1), on="round", how="left").merge(_distinct_n(final, 2), on="round",
+                                                                          how="left")
+    w = Window.partitionBy("round").orderBy(F.xxhash64("instruction_id"))
+    picked = (final.select("round", "instruction_id", "instruction").withColumn("i", F.row_number().over(w))
+              .where(F.col("i") <= sample))
+    vecs = embed_documents(picked, embed_cfg, model_path, text_col="instruction").select("round", "embedding")
+    by_round: dict[int, list] = {}
+    for row in vecs.toLocalIterator():
+        by_round.setdefault(row["round"], []).append(row["embedding"])
+    out["mean_cosine"] = [_mean_pairwise_cosine(by_round.get(r, [])) for r in out["round"]]
+    return out.sort_values("round").reset_index(drop=True)
+
+
+def _mean_pairwise_cosine(vectors: list) -> float:
+    if len(vectors) < 2:
+        return float("nan")
+    x = np.asarray(vectors, dtype=np.float64)
+    x /= np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-12)
+    sims = x @ x.T
+    n = len(x)
+    return float((sims.sum() - np.trace(sims)) / (n * (n - 1)))
