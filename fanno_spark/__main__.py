@@ -1,5 +1,10 @@
 import sys
 
-from .cli import main
+if len(sys.argv) > 1 and sys.argv[1] == "compare":  # `python -m fanno_spark compare --experiment NAME`
+    from .compare import main as compare_main
+
+    sys.exit(compare_main(sys.argv[2:]))
+
+from .cli import main  # noqa: E402
 
 sys.exit(main())

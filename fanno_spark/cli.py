@@ -30,7 +30,29 @@ def parser() -> argparse.ArgumentParser:
                    help="override one config value; repeatable")
     p.add_argument("--until", type=_stage_name, default=None, help="stop after this stage")
     p.add_argument("--output", default=None, help="run directory (overrides output.dir)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in an existing run dir (completed stages and answered prompts are reused)")
     return p
+
+
+def check_run_dir(run_dir: Path, cfg, resume: bool) -> str | None:
+    """A one-line reason the job must not start in run_dir, or None. Call with the run dir locked."""
+    import yaml
+
+    from .config import resume_drift
+    from .runlock import completed_stages
+
+    done = completed_stages(run_dir)
+    if done and not resume:
+        return (f"run dir {run_dir} already holds a run ({len(done)} stages complete, last {done[-1]}); "
+                f"pass --resume to continue it, or choose another --output")
+    saved = run_dir / "config.yaml"
+    if resume and done and saved.exists():
+        drift = resume_drift(yaml.safe_load(saved.read_text()) or {}, cfg)
+        if drift:
+            return (f"cannot resume {run_dir}: the config differs from the run's saved config.yaml in "
+                    f"{', '.join(drift)} (a resumed run would mix two datasets); use another --output")
+    return None
 
 
 def summary(metrics: dict[str, float]) -> str:
@@ -62,15 +84,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
 
+    from .runlock import RunDirLocked, run_lock
+
+    run_dir = Path(cfg.output.dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_lock(run_dir, log=logging.getLogger("fanno_spark").warning):
+            problem = check_run_dir(run_dir, cfg, args.resume)
+            if problem:
+                print(f"error: {problem}", file=sys.stderr)
+                return 2
+            return _run(cfg, run_dir, args)
+    except RunDirLocked as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(cfg, run_dir: Path, args) -> int:
     from .pipeline import run_job
     from .spark_env import build_spark
     from .tracking import Tracker, default_uri
 
-    run_dir = Path(cfg.output.dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
     spark = build_spark(cfg, run_dir)
     tracker = Tracker(cfg.tracking.uri or default_uri(run_dir), cfg.tracking.experiment, cfg.tracking.run_name,
-                      tags={"run_dir": str(run_dir)})
+                      tags={"run_dir": str(run_dir), "resumed": str(args.resume).lower()})
     status = "FAILED"
     try:
         result = run_job(spark, cfg, run_dir, tracker, until=args.until)

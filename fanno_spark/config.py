@@ -190,6 +190,7 @@ class JudgeConfig:
 class OutputConfig:
     dir: str = "runs/local"
     sample_rows: int = 50
+    progress_interval_s: float = 30.0  # a progress line per running stage this often; 0 = off
 
 
 @dataclass(frozen=True)
@@ -352,6 +353,8 @@ def _check_values(cfg: FannoConfig) -> None:
                           "stage-level scheduling in local mode); set spark.master: null and use spark-submit")
     if cfg.augment.target_pairs is not None and cfg.augment.target_pairs <= 0:
         raise ConfigError(f"augment.target_pairs: must be > 0, got {cfg.augment.target_pairs}")
+    if cfg.output.progress_interval_s < 0:
+        raise ConfigError(f"output.progress_interval_s: must be >= 0 (0 = off), got {cfg.output.progress_interval_s}")
     if cfg.input.max_docs is not None and cfg.input.max_docs <= 0:
         raise ConfigError(f"input.max_docs: must be > 0, got {cfg.input.max_docs}")
 
@@ -372,6 +375,25 @@ def to_dict(cfg: FannoConfig) -> dict[str, Any]:
         return list(v) if isinstance(v, tuple) else v
     return {s.name: {k: plain(v) for k, v in dataclasses.asdict(getattr(cfg, s.name)).items()}
             for s in dataclasses.fields(cfg)}
+
+
+# Keys a resumed run may change: where and how it runs, not what it generates. More rounds or a larger
+# target extend a run; anything else (model, sampling, filters, ...) would mix two datasets.
+RESUME_SAFE = ("spark.", "tracking.", "output.", "report.", "llm.partitions", "llm.batch_size", "llm.concurrency",
+               "llm.request_timeout_s", "llm.max_retries", "llm.backoff_s", "llm.base_url", "llm.api_key_env",
+               "llm.threads", "llm.gpu_per_task", "llm.cpus_per_task", "llm.tensor_parallel_size",
+               "llm.gpu_memory_utilization", "augment.rounds", "augment.target_pairs")
+
+
+def resume_drift(saved: dict[str, Any], cfg: FannoConfig) -> list[str]:
+    """Keys whose value differs between a run dir's saved config.yaml and cfg, outside RESUME_SAFE."""
+    now = to_dict(cfg)
+    keys = {f"{s}.{k}" for part in (saved, now) for s, sub in part.items() if isinstance(sub, dict) for k in sub}
+
+    def get(d: dict, key: str) -> Any:
+        section, name = key.split(".", 1)
+        return (d.get(section) or {}).get(name, "<absent>")
+    return sorted(k for k in keys if not k.startswith(RESUME_SAFE) and get(saved, k) != get(now, k))
 
 
 def apply_override(data: dict, assignment: str) -> None:

@@ -59,7 +59,8 @@ class Job:
     metrics: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
-        self.rd = RunDir(self.run_dir, self.spark, log=log.info)
+        self.rd = RunDir(self.run_dir, self.spark, log=log.info,
+                         progress_interval_s=self.cfg.output.progress_interval_s)
         self._llm_stats: dict[str, dict[str, float]] = {}
         self.model = resolve_model(self.cfg.llm.model) if self.cfg.llm.engine == "vllm" else self.cfg.llm.model
         self.spec = EngineSpec(kind=self.cfg.llm.engine, model=self.model, dtype=self.cfg.llm.dtype,

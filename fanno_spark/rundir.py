@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
+from .progress import StageProgress
+
 
 @dataclass
 class RunDir:
@@ -19,6 +21,7 @@ class RunDir:
     log: Callable[[str], None] = print
     timings: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    progress_interval_s: float = 30.0
 
     def path(self, name: str) -> Path:
         return self.root / name
@@ -40,11 +43,12 @@ class RunDir:
         sc = self.spark.sparkContext
         sc.setJobGroup(name, f"fanno-spark stage {name}", interruptOnCancel=True)
         start = time.time()
-        df = build()
-        if partitions:
-            df = df.coalesce(partitions)
-        shutil.rmtree(self.path(name), ignore_errors=True)  # a partial write from a killed run
-        df.write.mode("overwrite").parquet(str(self.path(name)))  # Spark writes _SUCCESS last
+        with StageProgress(sc, name, self.log, self.progress_interval_s):
+            df = build()
+            if partitions:
+                df = df.coalesce(partitions)
+            shutil.rmtree(self.path(name), ignore_errors=True)  # a partial write from a killed run
+            df.write.mode("overwrite").parquet(str(self.path(name)))  # Spark writes _SUCCESS last
         self.timings[name] = round(time.time() - start, 2)
         out = self.read(name)
         self.counts[name] = out.count()

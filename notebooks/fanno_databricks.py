@@ -3,7 +3,7 @@
 # MAGIC # fanno-spark: FANNO instruction data on Spark
 # MAGIC
 # MAGIC Runs the same entry point as `spark-submit jobs/fanno.py` (`fanno_spark.cli.main`) on the cluster's
-# MAGIC SparkSession. Widgets: the config file, the run directory, and `key=value` overrides (one per line).
+# MAGIC SparkSession. Widgets: the config file, the run directory, `key=value` overrides (one per line) and resume.
 # MAGIC On Databricks, install the wheel (`pip install fanno-spark[gpu]`) on the cluster, attach the
 # MAGIC GraphFrames Maven library `graphframes:graphframes:0.8.2-spark3.1-s_2.12` and set
 # MAGIC `spark.graphframes=provided`. Without `dbutils` (a plain `python notebooks/fanno_databricks.py`)
@@ -29,12 +29,13 @@ if not ON_DATABRICKS:  # a source checkout run as a script: make the package imp
 
 # COMMAND ----------
 
-DEFAULTS = {"config": "conf/local.yaml", "output": "runs/notebook", "overrides": ""}
+DEFAULTS = {"config": "conf/local.yaml", "output": "runs/notebook", "overrides": "", "resume": "false"}
 
 if ON_DATABRICKS:
     dbutils.widgets.text("config", DEFAULTS["config"], "Config YAML")  # noqa: F821
     dbutils.widgets.text("output", "/dbfs/fanno/runs/notebook", "Run directory")  # noqa: F821
     dbutils.widgets.text("overrides", DEFAULTS["overrides"], "Overrides (key=value per line)")  # noqa: F821
+    dbutils.widgets.dropdown("resume", "false", ["false", "true"], "Resume the run dir")  # noqa: F821
     params = {k: dbutils.widgets.get(k) for k in DEFAULTS}  # noqa: F821
 else:
     params = {k: os.environ.get(f"FANNO_{k.upper()}", v) for k, v in DEFAULTS.items()}
@@ -51,6 +52,8 @@ from fanno_spark.cli import main  # noqa: E402 - after the path set-up above
 argv = ["--config", params["config"], "--output", params["output"]]
 for o in overrides:
     argv += ["--set", o]
+if params["resume"].lower() == "true":
+    argv.append("--resume")
 rc = main(argv)
 if rc != 0:
     raise SystemExit(f"fanno-spark failed with exit code {rc}")

@@ -94,14 +94,46 @@ def test_mlflow_run_has_params_metrics_artifacts(job):
     assert m["instructions_r0.llm_sent"] == 12 and m["instructions_r0.llm_completion_tokens"] > 0
     assert m["pairs_r0.llm_completion_tokens"] > 0 and m["final.llm_calls_per_pair"] >= 1
     artifacts = {a.path for a in client.list_artifacts(run_id)}
-    assert {"config.yaml", "dataset", "ucb"} <= artifacts
+    assert {"config.yaml", "dataset", "ucb", "report"} <= artifacts
+    report = {a.path for a in client.list_artifacts(run_id, "report")}
+    assert {f"report/{n}.png" for n in ("lengths", "verb_noun", "tag_coverage", "diversity")} <= report
+    assert 0 < m["report.tag_coverage"] <= 1 and 0 <= m["report.verb_noun.coverage"] <= 1
+    assert "report.r0.distinct_2" in m
+
+
+def test_exports_load_with_the_datasets_library_offline(job):
+    out, _ = job
+    code = f"""
+import os
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+import datasets
+out = {str(out)!r}
+alpaca = datasets.load_dataset("json", data_files=out + "/export/alpaca.json", split="train",
+                               cache_dir=out + "/hf-cache")
+msgs = datasets.load_dataset("json", data_files=out + "/export/messages.jsonl", split="train",
+                             cache_dir=out + "/hf-cache")
+pq = datasets.load_dataset("parquet", data_files=out + "/final/*.parquet", split="train", cache_dir=out + "/hf-cache")
+print(len(alpaca), len(msgs), len(pq), sorted(alpaca.column_names), msgs[0]["messages"][1]["role"],
+      "instruction_prompt_hash" in pq.column_names, alpaca[0]["instruction"] == pq[0]["instruction"])
+"""
+    proc = subprocess.run([sys.executable, "-c", code], text=True, capture_output=True, timeout=300,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    n = len(pd.read_parquet(out / "final"))
+    assert proc.stdout.split() == [str(n), str(n), str(n), "['input',", "'instruction',", "'output']",
+                                   "assistant", "True", "True"]
 
 
 def test_rerun_resumes_without_new_llm_calls(job):
     out, _ = job
     cache_before = len(pd.read_parquet(out / "llm_cache"))
     final_before = len(pd.read_parquet(out / "final"))
-    proc = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL], timeout=600)
+    refused = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL], timeout=600)
+    assert refused.returncode == 2 and "pass --resume to continue it" in refused.stderr
+    drift = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL, "--resume",
+                     "--set", "llm.temperature=0.5"], timeout=600)
+    assert drift.returncode == 2 and "differs from the run's saved config.yaml in llm.temperature" in drift.stderr
+    proc = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL, "--resume"], timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "[pairs_r1] complete in run dir, skipped" in proc.stdout
     assert "LLM:" not in proc.stdout  # no stage reached the engine

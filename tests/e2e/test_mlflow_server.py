@@ -1,0 +1,108 @@
+"""The job logging to a real `mlflow server` (sqlite backend, served artifacts) on 127.0.0.1, then the
+comparison notebook reading two runs of different generation configs back from it."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+from test_job import run_cli  # tests/e2e is on sys.path (pytest prepend import mode)
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ["--set", "input.max_docs=150", "--set", "sample.max_docs=4", "--set", "augment.rounds=1",
+         "--set", "spark.master=local[2]"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    # Job execution off: otherwise the server spawns worker processes that outlive a plain kill.
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    log = open(home / "server.log", "w")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", "1",
+                             "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
+                             "--artifacts-destination", str(home / "artifacts")],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{uri}/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail("mlflow server not healthy in 120 s:\n" + (home / "server.log").read_text()[-3000:])
+        yield uri, home
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # the whole process group: gunicorn/uvicorn workers included
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_runs_on_a_real_server_and_the_comparison_notebook(server, tmp_path):
+    import mlflow
+
+    uri, home = server
+    runs = {}
+    for name, temperature in (("greedy", 0.0), ("warm", 0.8)):
+        out = tmp_path / name
+        proc = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL,
+                        "--set", f"tracking.uri={uri}", "--set", "tracking.experiment=gen-configs",
+                        "--set", f"tracking.run_name={name}", "--set", f"llm.temperature={temperature}"])
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert f"(tracking uri {uri})" in proc.stdout
+        runs[name] = (proc.stdout.split("mlflow run: ")[1].split()[0], out)
+    assert not (tmp_path / "greedy" / "mlflow.db").exists()  # nothing fell back to the embedded store
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    for name, (run_id, out) in runs.items():
+        run = client.get_run(run_id)
+        assert run.info.status == "FINISHED" and run.info.run_name == name
+        assert run.data.params["llm.temperature"] == str({"greedy": 0.0, "warm": 0.8}[name])
+        pairs = len(pd.read_parquet(out / "final"))
+        assert run.data.metrics["final.pairs"] == pairs and run.data.metrics["docs.rows"] == 150
+        assert run.data.metrics["instructions_r0.llm_completion_tokens"] > 0
+        top = {a.path for a in client.list_artifacts(run_id)}
+        assert {"config.yaml", "ucb", "dataset"} <= top
+        if pairs:  # the report is built from the final data: served artifacts, real PNGs
+            report = {a.path for a in client.list_artifacts(run_id, "report")}
+            assert {f"report/{n}.png" for n in ("lengths", "verb_noun", "tag_coverage", "diversity")} <= report
+            local = client.download_artifacts(run_id, "report/tag_coverage.png", str(tmp_path / f"dl-{name}"))
+            with Image.open(local) as im:
+                assert im.format == "PNG"
+            assert run.data.metrics["report.tag_coverage"] > 0
+    assert any((home / "artifacts").rglob("lengths.png"))  # stored by the server, not by the client
+
+    nb = ROOT / "notebooks" / "compare_runs.py"
+    assert nb.read_text().startswith("# Databricks notebook source\n")
+    env = dict(os.environ, FANNO_EXPERIMENT="gen-configs", FANNO_TRACKING_URI=uri, FANNO_OUT=str(tmp_path / "cmp"))
+    proc = subprocess.run([sys.executable, str(nb)], cwd=tmp_path, env=env, text=True, capture_output=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "params that differ:" in proc.stdout and "llm.temperature" in proc.stdout
+    table = pd.read_csv(tmp_path / "cmp" / "compare.csv")
+    assert len(table) == 2 and "llm.temperature" in table.columns and "tracking.run_name" in table.columns
+    assert sorted(table["pairs"]) == sorted(len(pd.read_parquet(o / "final")) for _, o in runs.values())
+    assert (tmp_path / "cmp" / "metrics.png").stat().st_size > 10_000
+    json.dumps(table.to_dict())  # plain values, printable as a table
