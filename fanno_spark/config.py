@@ -122,6 +122,7 @@ class LLMConfig:
     tensor_parallel_size: int = 1
     partitions: int = 1  # one engine per partition; local runs keep one
     batch_size: int = 64
+    commit_every: int = 2048  # prompts per cache commit: a killed job loses at most one such chunk
     temperature: float = 0.7
     top_p: float = 0.9
     seed: int = 0
@@ -256,7 +257,7 @@ POSITIVE = ("embed.batch_size", "graph.lsh_num_tables", "graph.lpa_max_iter", "s
             "graph.nprobe", "graph.kmeans_iter", "graph.train_sample", "graph.checkpoint_interval",
             "prescreen.language_chars", "doc_judge.max_doc_chars", "doc_judge.top_logprobs",
             "llm.concurrency", "llm.request_timeout_s", "llm.backoff_s", "respond.max_doc_chars",
-            "judge.max_chars", "judge.top_logprobs", "report.top_verb_nouns", "report.length_bin_words",
+            "judge.max_chars", "judge.top_logprobs", "llm.commit_every", "report.top_verb_nouns", "report.length_bin_words",
             "report.length_cap_words", "report.diversity_sample")
 FRACTIONS = ("graph.cosine_threshold", "dedup.jaccard_threshold", "augment.top_fraction", "llm.top_p",
              "llm.gpu_memory_utilization", "doc_judge.min_quality", "doc_judge.max_advertisement")
@@ -382,7 +383,7 @@ def to_dict(cfg: FannoConfig) -> dict[str, Any]:
 RESUME_SAFE = ("spark.", "tracking.", "output.", "report.", "llm.partitions", "llm.batch_size", "llm.concurrency",
                "llm.request_timeout_s", "llm.max_retries", "llm.backoff_s", "llm.base_url", "llm.api_key_env",
                "llm.threads", "llm.gpu_per_task", "llm.cpus_per_task", "llm.tensor_parallel_size",
-               "llm.gpu_memory_utilization", "augment.rounds", "augment.target_pairs")
+               "llm.gpu_memory_utilization", "llm.commit_every", "augment.rounds", "augment.target_pairs")
 
 
 def resume_drift(saved: dict[str, Any], cfg: FannoConfig) -> list[str]:

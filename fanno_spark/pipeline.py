@@ -115,7 +115,8 @@ class Job:
         start = time.time()
         out, stats = generate_cached(self.spark, prompts, self.spec, sampling, self.run_dir / "llm_cache",
                                      stage, partitions=self.cfg.llm.partitions, batch_size=self.cfg.llm.batch_size,
-                                     gpus_per_task=self.cfg.llm.gpu_per_task, cpus_per_task=self.cfg.llm.cpus_per_task)
+                                     gpus_per_task=self.cfg.llm.gpu_per_task, cpus_per_task=self.cfg.llm.cpus_per_task,
+                                     commit_every=self.cfg.llm.commit_every)
         self._llm_stats[stage] = stats.as_metrics(stage)
         for k, v in self._llm_stats[stage].items():
             self._metric(k, v)

@@ -6,6 +6,8 @@ import hashlib
 import json
 import math
 import os
+import signal
+import time
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -145,6 +147,7 @@ class FakeEngine:
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Generation]:
         self.calls += 1
+        self._inject_faults()
         out = []
         for conv in conversations:
             last = conv[-1]["content"]
@@ -162,6 +165,23 @@ class FakeEngine:
 
     def close(self) -> None:
         pass
+
+    @staticmethod
+    def _inject_faults() -> None:
+        """Fault-test hooks (env, inherited by Spark's Python workers): a slow engine, and a worker
+        that dies by SIGKILL on its first batch (the marker file makes it happen once per test)."""
+        delay = float(os.environ.get("FANNO_FAKE_DELAY_S", "0") or 0)
+        if delay:
+            time.sleep(delay)
+        marker = os.environ.get("FANNO_FAKE_KILL_WORKER_ONCE")
+        if marker:
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def make_engine(spec: EngineSpec) -> LLMEngine:

