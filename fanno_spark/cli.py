@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load_config
-from .pipeline import PRESCREEN_STAGES
+from .pipeline import PRESCREEN_STAGES, NothingToGenerate
 
 
 def _stage_name(value: str) -> str:
@@ -84,8 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
 
+    from .io.preflight import check_input
+    from .io.readers import InputError
     from .runlock import RunDirLocked, run_lock
 
+    try:
+        check_input(cfg.input)
+    except InputError as exc:
+        print(f"input error: {exc}", file=sys.stderr)
+        return 2
     run_dir = Path(cfg.output.dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -98,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     except RunDirLocked as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except InputError as exc:  # remote paths are only checked once Spark reads them
+        print(f"input error: {exc}", file=sys.stderr)
+        return 2
+    except NothingToGenerate as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
 
 
 def _run(cfg, run_dir: Path, args) -> int:

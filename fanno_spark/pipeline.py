@@ -40,6 +40,10 @@ class StopAfter(Exception):
     """Raised when --until names the stage just completed."""
 
 
+class NothingToGenerate(RuntimeError):
+    """Every document was rejected by the pre-screen: rejects and metrics are written, the job stops."""
+
+
 @dataclass
 class JobResult:
     run_dir: Path
@@ -139,6 +143,12 @@ class Job:
         self._reason_counts(deduped, "prescreen")
         self._write_rejects("docs", deduped)
         kept = self._stage("docs_kept", lambda: heuristics.split_kept(deduped)[0].drop("raw", "read_error"))
+        if self.metrics["docs_kept.rows"] == 0:
+            self.rd.write_json("metrics.json", self.metrics)
+            reasons = ", ".join(f"{k.split('.')[-1]} {int(v)}" for k, v in sorted(self.metrics.items())
+                                if k.startswith("prescreen.dropped."))
+            raise NothingToGenerate(f"no document passed the pre-screen ({int(self.metrics['docs.rows'])} read, "
+                                    f"all rejected: {reasons or 'none'}); see {self.run_dir / 'rejects' / 'docs'}")
         vecs = self._stage("docs_vec", lambda: embed.embed_documents(kept.select("id", "text"), cfg.embed,
                                                                      embedding_model_path()))
         edges = self._stage("edges", lambda: graph.similarity_edges(vecs, cfg.graph))

@@ -9,12 +9,34 @@ from importlib import resources
 from string import Template
 
 STYLE_HINTS = {"command": "an imperative command (e.g. 'Explain ...')", "question": "a direct question"}
-DOC_CLOSE = re.compile(r"</?\s*document\s*>", re.IGNORECASE)
+DOC_CLOSE = re.compile(r"<\s*/?\s*document\b[^>]*>", re.IGNORECASE)  # also "< /document>", attributes
 
 
 @cache
 def template(name: str) -> str:
     return resources.files("fanno_spark.prompts").joinpath(name).read_text(encoding="utf-8").strip()
+
+
+LEAK_NGRAM = 5
+
+
+@cache
+def template_ngrams() -> frozenset[tuple[str, ...]]:
+    """Word 5-grams of every prompt template and system prompt (placeholders cut out): generated text
+    that repeats one of them is echoing our instructions, not producing data."""
+    grams: set[tuple[str, ...]] = set()
+    for f in resources.files("fanno_spark.prompts").iterdir():
+        if f.name.endswith(".txt"):
+            for piece in re.split(r"\$\w+", f.read_text(encoding="utf-8")):
+                words = _norm(piece).split()
+                grams.update(zip(*(words[i:] for i in range(LEAK_NGRAM)), strict=False))
+    return frozenset(grams)
+
+
+def echoes_template(text: str) -> bool:
+    words = _norm(text).split()
+    grams = template_ngrams()
+    return any(g in grams for g in zip(*(words[i:] for i in range(LEAK_NGRAM)), strict=False))
 
 
 def delimit(document: str, max_chars: int) -> str:
@@ -100,7 +122,7 @@ def parse_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = (),
     copied = leaked = False
     short: str | None = None
     for line in text.strip().splitlines():
-        if LEAK.search(line):  # a template line echoed back: skip it, never keep it
+        if LEAK.search(line) or echoes_template(line):  # a template line echoed back: skip it, never keep it
             leaked = True
             continue
         candidate = LIST_MARK.sub("", LABEL.sub("", line.strip())).strip()
@@ -128,7 +150,7 @@ def parse_response(text: str | None, finish_reason: str | None) -> tuple[str | N
         return None, "truncated"
     if REFUSAL.match(text):
         return None, "refusal"
-    if DOC_LEAK.search(text):
+    if DOC_LEAK.search(text) or echoes_template(text):
         return None, "template_leak"
     return text.strip(), None
 

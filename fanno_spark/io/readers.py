@@ -51,6 +51,9 @@ def read_jsonl(spark: SparkSession, cfg: InputConfig) -> DataFrame:
     """JSON Lines (optionally .gz). Broken lines and unusable records are kept with a read_error."""
     raw = (spark.read.text(cfg.path).withColumn("_source", F.input_file_name())
            .withColumn("_pos", F.monotonically_increasing_id()))  # input order, for "first id wins"
+    # Invalid UTF-8 becomes U+FFFD here (counted as undecodable_bytes below); left as is, the bad bytes
+    # would reach the rejects' `raw` column and make it unreadable for Arrow/pandas.
+    raw = raw.withColumn("value", F.decode(F.col("value").cast("binary"), "UTF-8"))
     if cfg.max_docs:
         raw = raw.limit(cfg.max_docs)
     # Parse `text` as raw JSON so a number or a list is told apart from a string.
@@ -69,7 +72,7 @@ def read_jsonl(spark: SparkSession, cfg: InputConfig) -> DataFrame:
     return parsed.select(
         F.col("j.id").alias("id"), F.col("j.url").alias("url"), F.col("j.text").alias("text"),
         F.col("_source").alias("source"), read_error.alias("read_error"), F.col("value").alias("raw"), "_pos",
-    )
+    ).unionByName(empty_files(spark, cfg.path))
 
 
 def read_parquet(spark: SparkSession, cfg: InputConfig) -> DataFrame:
@@ -95,8 +98,17 @@ def read_parquet(spark: SparkSession, cfg: InputConfig) -> DataFrame:
                      read_error.alias("read_error"), F.lit(None).cast("string").alias("raw"), "_pos")
 
 
+def _empty_gzip(jvm, fs, status) -> bool:
+    stream = jvm.java.util.zip.GZIPInputStream(fs.open(status.getPath()))
+    try:
+        return stream.read() == -1
+    finally:
+        stream.close()
+
+
 def empty_files(spark: SparkSession, path: str, suffixes: tuple[str, ...] = ()) -> DataFrame:
-    """Zero-byte files under path as reject rows: Spark's file sources skip them without a trace."""
+    """Files without content under path (zero bytes, or a gzip member that inflates to nothing) as reject
+    rows: Spark's file sources skip them without a trace."""
     jvm = spark.sparkContext._jvm
     hpath = jvm.org.apache.hadoop.fs.Path(path)
     fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
@@ -107,7 +119,8 @@ def empty_files(spark: SparkSession, path: str, suffixes: tuple[str, ...] = ()) 
             st = it.next()
             name = st.getPath().toString()
             base = st.getPath().getName()
-            if st.getLen() == 0 and not base.startswith((".", "_")) and (not suffixes or base.endswith(suffixes)):
+            empty = st.getLen() == 0 or (base.endswith(".gz") and st.getLen() < 64 and _empty_gzip(jvm, fs, st))
+            if empty and not base.startswith((".", "_")) and (not suffixes or base.endswith(suffixes)):
                 found.append((name, None, None, name, "empty_file", None, 0))
     return spark.createDataFrame(found, "id string, url string, text string, source string, read_error string, "
                                         "raw string, _pos long")
