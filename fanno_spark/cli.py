@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import ConfigError, load_config
 from .pipeline import PRESCREEN_STAGES, NothingToGenerate
+from .redact import RedactingFilter, redact
 
 
 def _stage_name(value: str) -> str:
@@ -76,12 +77,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stdout)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     for noisy in ("py4j", "vllm", "mlflow", "alembic", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         cfg = load_config(args.config, args.overrides, args.output)
     except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
+        print(f"config error: {redact(str(exc))}", file=sys.stderr)
         return 2
 
     from .io.preflight import check_input
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_input(cfg.input)
     except InputError as exc:
-        print(f"input error: {exc}", file=sys.stderr)
+        print(f"input error: {redact(str(exc))}", file=sys.stderr)
         return 2
     run_dir = Path(cfg.output.dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -103,13 +106,13 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             return _run(cfg, run_dir, args)
     except RunDirLocked as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except InputError as exc:  # remote paths are only checked once Spark reads them
-        print(f"input error: {exc}", file=sys.stderr)
+        print(f"input error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except NothingToGenerate as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 3
 
 
@@ -133,7 +136,7 @@ def _run(cfg, run_dir: Path, args) -> int:
               f"parquet: {run_dir / 'final'}")
     else:
         print(f"stopped after --until {args.until}; run dir: {run_dir}")
-    print(f"mlflow run: {result.run_id} (tracking uri {tracker.uri})")
+    print(f"mlflow run: {result.run_id} (tracking uri {redact(tracker.uri)})")
     return 0
 
 

@@ -26,6 +26,7 @@ from .llm.engine import EngineSpec, Sampling
 from .llm.model_store import embedding_model_path, resolve_model
 from .llm.spark_generate import generate_cached
 from .prescreen import dedup, doc_judge, embed, graph, heuristics, language
+from .redact import redact
 from .report.build import build_report
 from .rundir import RunDir
 from .tracking import Tracker
@@ -369,7 +370,8 @@ class Job:
 def run_job(spark: SparkSession, cfg: FannoConfig, run_dir: Path, tracker: Tracker | None,
             until: str | None = None) -> JobResult:
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    # Redacted: the file is also an MLflow artifact (a base_url may carry user:password).
+    (run_dir / "config.yaml").write_text(redact(yaml.safe_dump(to_dict(cfg), sort_keys=False)))
     if tracker:
         tracker.log_params(flatten(cfg))
         tracker.log_artifact(run_dir / "config.yaml")

@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .redact import redact
+
 # A config leaf that would hold a secret itself (the config only names env variables, e.g.
 # llm.api_key_env, so nothing should match; this is the belt to those braces). Not "max_tokens".
 SECRET = re.compile(r"(?i)(^|[._])(api_?key|secret|password|token|access_key|credentials?)$")
@@ -25,7 +27,7 @@ class Tracker:
         self.uri = uri
 
     def log_params(self, flat: dict[str, Any]) -> None:
-        params = {k: ("***" if SECRET.search(k) else str(v))[:6000] for k, v in flat.items()}
+        params = {k: ("***" if SECRET.search(k) else redact(str(v)))[:6000] for k, v in flat.items()}
         self.mlflow.log_params(params)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
