@@ -13,9 +13,10 @@ export MLFLOW_DISABLE_TELEMETRY := true
 CONFIG ?= conf/local.yaml
 OUTPUT ?= runs/local
 ARGS ?=
+RESUME ?= --resume  # `make run` continues runs/local; RESUME= for a run that must start fresh
 
 .DEFAULT_GOAL := help
-.PHONY: help install model run run-python test test-unit test-spark test-e2e test-cluster test-gpu lint clean bench
+.PHONY: help install model run run-python compare mlflow-ui test test-unit test-spark test-e2e test-cluster test-gpu lint clean bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -38,10 +39,18 @@ model: $(STAMP) ## convert the shipped SmolLM2 GGUF into a safetensors dir (cach
 run: install ## run the job with spark-submit on the bundled corpus (CONFIG=, OUTPUT=, ARGS= to change)
 	$(VENV)/bin/spark-submit --master 'local[*]' --driver-memory 4g \
 	  --jars $$($(PY) -c "from fanno_spark.spark_env import graphframes_jar; print(graphframes_jar())") \
-	  jobs/fanno.py --config $(CONFIG) --output $(OUTPUT) $(ARGS)
+	  jobs/fanno.py --config $(CONFIG) --output $(OUTPUT) $(RESUME) $(ARGS)
 
 run-python: install ## the same job through `python -m fanno_spark`
-	$(PY) -m fanno_spark --config $(CONFIG) --output $(OUTPUT) $(ARGS)
+	$(PY) -m fanno_spark --config $(CONFIG) --output $(OUTPUT) $(RESUME) $(ARGS)
+
+compare: install ## compare the finished runs of an MLflow experiment (EXPERIMENT=, TRACKING_URI=) into runs/compare
+	$(PY) -m fanno_spark compare --experiment $(or $(EXPERIMENT),fanno-spark) \
+	  $(if $(TRACKING_URI),--tracking-uri $(TRACKING_URI)) --out runs/compare
+
+mlflow-ui: install ## browse runs/local's MLflow store on http://127.0.0.1:5000
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(OUTPUT)/mlflow.db \
+	  --host 127.0.0.1 --port 5000
 
 test: install ## run the whole test suite (unit, spark, e2e); CI calls this
 	$(PY) -m pytest tests -v --durations=15
