@@ -226,6 +226,19 @@ class Job:
         self._write_rejects(name, judged.where(F.col("drop_reason") == "low_judge_score"))
         return judged
 
+    def _resumed_round(self, r: int) -> DataFrame:
+        """A round completed by an earlier run: read its stages back and report the same rows, drops and
+        LLM numbers as when it ran (so a resumed run's metrics and calls per pair are complete)."""
+        def unbuilt():
+            raise RuntimeError(f"round {r} was expected complete in {self.run_dir}")
+        out = None
+        for name in (f"instructions_r{r}", f"pairs_r{r}", *((f"judged_r{r}",) if self.cfg.judge.enabled else ())):
+            out = self._stage(name, unbuilt)
+            counted = out.where(F.col("drop_reason") == "low_judge_score") if name.startswith("judged") else out
+            self._reason_counts(counted, name)
+            self._kept_count(out, name)
+        return out
+
     def _pairs_stage(self, round_no: int) -> str:
         return f"judged_r{round_no}" if self.cfg.judge.enabled else f"pairs_r{round_no}"
 
@@ -268,8 +281,9 @@ class Job:
             done_path = self.run_dir / "ucb" / f"round-{r}.json"
             if done_path.exists() and self.rd.done(self._pairs_stage(r)):
                 bandit = UCBBandit.from_json(done_path.read_text())
-                log.info("[instructions_r%d] [pairs_r%d] complete in run dir, skipped", r, r)
-                valid = valid.unionByName(self.rd.read(self._pairs_stage(r)).where(F.col("drop_reason").isNull()))
+                done = self._resumed_round(r)
+                self._metric("ucb.arms", len(bandit.arms))
+                valid = valid.unionByName(done.where(F.col("drop_reason").isNull()))
                 continue
             if cfg.augment.target_pairs and valid.count() >= cfg.augment.target_pairs:
                 log.info("target of %d pairs reached after round %d: no more rounds", cfg.augment.target_pairs, r - 1)

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import signal
 import time
 from dataclasses import asdict, dataclass
@@ -152,8 +153,11 @@ class FakeEngine:
         for conv in conversations:
             last = conv[-1]["content"]
             digest = hashlib.md5(last.encode()).hexdigest()[:8]
-            words = last.split()
-            text = f"Explain how {' '.join(words[-6:])} relates to topic {digest}?"
+            # Words from the document block when there is one (the template's own words would be
+            # dropped as template_leak), else from the message itself.
+            doc = re.search(r"<document>\n(.*?)\n</document>", last, re.DOTALL)
+            words = (doc.group(1) if doc else last).split()
+            text = f"Explain how {' '.join(words[:6])} relates to topic {digest}?"
             lps = None
             if sampling.logprobs:  # a deterministic yes/no split from the digest
                 p_yes = int(digest[:2], 16) / 255 * 0.98 + 0.01

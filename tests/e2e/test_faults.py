@@ -62,8 +62,8 @@ def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(p
     try:
         for line in proc.stdout:
             seen.append(line)
-            # round 1 under way: its instructions are written, its responses half committed to the cache
-            if "[pairs_r1] LLM answers committed to the cache: chunk 1/" in line:
+            # round 1 under way: its few-shots picked, part of its instructions committed to the cache
+            if "[instructions_r1] LLM answers committed to the cache: chunk 1/" in line:
                 killed_at = line
                 os.kill(proc.pid, signal.SIGKILL)  # the driver only, as an OOM killer or node loss would
                 break
@@ -77,22 +77,24 @@ def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(p
             pass
     assert killed_at, "".join(seen[-40:])
     assert proc.returncode == -signal.SIGKILL
-    assert (run / "instructions_r1" / "_SUCCESS").exists() and not (run / "pairs_r1" / "_SUCCESS").exists()
+    assert (run / "pairs_r0" / "_SUCCESS").exists() and (run / "ucb" / "round-1-picks.json").exists()
+    assert not (run / "instructions_r1" / "_SUCCESS").exists()
     assert not (run / "final").exists()
     cache_before = pd.read_parquet(run / "llm_cache")
     assert cache_before["prompt_hash"].is_unique
-    answered_r1 = set(cache_before.loc[cache_before["stage"] == "pairs_r1", "prompt_hash"])
+    answered_r1 = set(cache_before.loc[cache_before["stage"] == "instructions_r1", "prompt_hash"])
     assert answered_r1  # the committed chunk survived the kill
 
     again = cli(run, "--set", "spark.master=local[2]")
     assert again.returncode == 2 and "pass --resume" in again.stderr  # not silently mixed
     resumed = cli(run, "--set", "spark.master=local[2]", "--resume")
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "[instructions_r1] complete in run dir, skipped" in resumed.stdout
+    assert "[pairs_r0] complete in run dir, skipped" in resumed.stdout
     m = json.loads((run / "metrics.json").read_text())
-    # pairs_r1: every answer committed before the kill came from the cache, only the rest was sent
-    assert m["pairs_r1.llm_cached"] == len(answered_r1)
-    assert m["pairs_r1.llm_sent"] == m["pairs_r1.llm_prompts"] - len(answered_r1)
+    # instructions_r1 (same saved picks): every answer committed before the kill came from the cache,
+    # only the rest was sent
+    assert m["instructions_r1.llm_cached"] == len(answered_r1)
+    assert m["instructions_r1.llm_sent"] == m["instructions_r1.llm_prompts"] - len(answered_r1) > 0
     cache = pd.read_parquet(run / "llm_cache")
     assert cache["prompt_hash"].is_unique  # no prompt was ever answered twice
     ref_cache = pd.read_parquet(reference / "llm_cache")

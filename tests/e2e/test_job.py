@@ -127,6 +127,7 @@ print(len(alpaca), len(msgs), len(pq), sorted(alpaca.column_names), msgs[0]["mes
 def test_rerun_resumes_without_new_llm_calls(job):
     out, _ = job
     cache_before = len(pd.read_parquet(out / "llm_cache"))
+    metrics_before = json.loads((out / "metrics.json").read_text())
     final_before = len(pd.read_parquet(out / "final"))
     refused = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL], timeout=600)
     assert refused.returncode == 2 and "pass --resume to continue it" in refused.stderr
@@ -139,6 +140,10 @@ def test_rerun_resumes_without_new_llm_calls(job):
     assert "LLM:" not in proc.stdout  # no stage reached the engine
     assert len(pd.read_parquet(out / "llm_cache")) == cache_before
     assert len(pd.read_parquet(out / "final")) == final_before
+    # The resumed run reports what the dataset cost: the same rows, drops, LLM numbers and calls per pair.
+    after = json.loads((out / "metrics.json").read_text())
+    same = [k for k in metrics_before if not k.endswith(".seconds")]
+    assert {k: after.get(k) for k in same} == {k: metrics_before[k] for k in same}
 
 
 def test_spark_submit_entry_point_until_stage(tmp_path):
