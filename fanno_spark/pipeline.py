@@ -100,7 +100,12 @@ class Job:
             self.tracker.log_metrics({key: value})
 
     def _kept_count(self, df: DataFrame, stage: str) -> None:
-        self._metric(f"{stage}.kept", df.where(F.col("drop_reason").isNull()).count())
+        """<stage>.kept, and <stage>.yield = kept / rows in (the share of the stage's output worth keeping)."""
+        kept = df.where(F.col("drop_reason").isNull()).count()
+        self._metric(f"{stage}.kept", kept)
+        rows = self.metrics.get(f"{stage}.rows")
+        if rows:
+            self._metric(f"{stage}.yield", kept / rows)
 
     def _reason_counts(self, df: DataFrame, prefix: str) -> None:
         for row in df.where(F.col("drop_reason").isNotNull()).groupBy("drop_reason").count().collect():

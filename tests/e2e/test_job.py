@@ -93,6 +93,8 @@ def test_mlflow_run_has_params_metrics_artifacts(job):
     assert m["docs.rows"] == 400 and m["docs_selected.rows"] == 12
     assert m["instructions_r0.llm_sent"] == 12 and m["instructions_r0.llm_completion_tokens"] > 0
     assert m["pairs_r0.llm_completion_tokens"] > 0 and m["final.llm_calls_per_pair"] >= 1
+    for stage in ("instructions_r0", "pairs_r0", "instructions_r1"):
+        assert m[f"{stage}.yield"] == pytest.approx(m[f"{stage}.kept"] / m[f"{stage}.rows"])
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"config.yaml", "dataset", "ucb", "report"} <= artifacts
     report = {a.path for a in client.list_artifacts(run_id, "report")}
