@@ -3,13 +3,11 @@
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,9 +15,7 @@ FAST = ["--set", "spark.master=local[2]"]
 
 
 def cli(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "fanno_spark", "--config", "conf/local.yaml", *FAST, *args],
-                          cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"), text=True, capture_output=True,
-                          timeout=timeout)
+    return run_cli(["--config", "conf/local.yaml", *FAST, *args], timeout=timeout)
 
 
 def good_docs(n):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,9 +24,7 @@ BASE = ["--config", "conf/local.yaml", "--set", "llm.engine=fake", "--set", "llm
 
 
 def cli(out: Path, *extra: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fanno_spark", *BASE, "--output", str(out), *extra], cwd=ROOT,
-                          env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})), text=True,
-                          capture_output=True, timeout=timeout)
+    return run_cli([*BASE, "--output", str(out), *extra], timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--set", "sample.max_docs=12", "--set", "augment.rounds=1", "--set", "spark.master=local[2]"]
-
-
-def run_cli(args, timeout=1500):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "fanno_spark", *args], cwd=ROOT, env=env, text=True,
-                          capture_output=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 from PIL import Image
-from test_job import run_cli  # tests/e2e is on sys.path (pytest prepend import mode)
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
