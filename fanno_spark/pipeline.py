@@ -179,7 +179,7 @@ class Job:
         return doc_judge.decide(docs, doc_judge.judge_scores(generated), jc)
 
     # -- generation ------------------------------------------------------------------------------
-    def _instructions(self, name: str, prompts_df: DataFrame, pool: DataFrame | None, round_no: int,
+    def _instructions(self, name: str, prompts_df: DataFrame | None, pool: DataFrame | None, round_no: int,
                       max_tokens: int) -> DataFrame:
         def build():
             generated = self._generate(prompts_df, self._sampling(max_tokens), name)
@@ -231,19 +231,6 @@ class Job:
         self._write_rejects(name, judged.where(F.col("drop_reason") == "low_judge_score"))
         return judged
 
-    def _resumed_round(self, r: int) -> DataFrame:
-        """A round completed by an earlier run: read its stages back and report the same rows, drops and
-        LLM numbers as when it ran (so a resumed run's metrics and calls per pair are complete)."""
-        def unbuilt():
-            raise RuntimeError(f"round {r} was expected complete in {self.run_dir}")
-        out = None
-        for name in (f"instructions_r{r}", f"pairs_r{r}", *((f"judged_r{r}",) if self.cfg.judge.enabled else ())):
-            out = self._stage(name, unbuilt)
-            counted = out.where(F.col("drop_reason") == "low_judge_score") if name.startswith("judged") else out
-            self._reason_counts(counted, name)
-            self._kept_count(out, name)
-        return out
-
     def _pairs_stage(self, round_no: int) -> str:
         return f"judged_r{round_no}" if self.cfg.judge.enabled else f"pairs_r{round_no}"
 
@@ -286,7 +273,10 @@ class Job:
             done_path = self.run_dir / "ucb" / f"round-{r}.json"
             if done_path.exists() and self.rd.done(self._pairs_stage(r)):
                 bandit = UCBBandit.from_json(done_path.read_text())
-                done = self._resumed_round(r)
+                # The same stage calls as below: the stages are complete, so nothing is built or sent, and
+                # their rows, drops and LLM numbers are reported as when they ran.
+                done = self._judged(r, self._pairs(f"pairs_r{r}", self._instructions(
+                    f"instructions_r{r}", None, valid, r, cfg.augment.max_tokens)))
                 self._metric("ucb.arms", len(bandit.arms))
                 valid = valid.unionByName(done.where(F.col("drop_reason").isNull()))
                 continue
