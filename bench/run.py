@@ -43,8 +43,9 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
             "ratio", "tok_per_s", "calls_per_pair", "drops"]
     used = [c for c in cols if any(c in r for r in rows)]
     lines = [f"# Benchmark results ({meta['date']})", "",
-             f"Machine: {meta['cpus']} CPUs, {meta['machine']}; Python {meta['python']}. One run; ratios are "
-             "from the same run.", "",
+             f"Machine: {meta['cpus']} CPUs, {meta['machine']}, {meta.get('cpu_model', '?')} "
+             f"(bf16 flags: {meta.get('bf16_flags') or 'none'}; avx512f: {meta.get('avx512f', '?')}); "
+             f"Python {meta['python']}. One run; ratios are from the same run.", "",
              "| " + " | ".join(used) + " |", "|" + "---|" * len(used)]
     for r in rows:
         cells = []
@@ -95,8 +96,12 @@ def main() -> None:
 
 
 def meta() -> dict:
+    from fanno_spark.llm.precision import read_cpu_info
+
+    cpu = read_cpu_info()
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(), "machine": platform.machine(),
-            "python": platform.python_version()}
+            "python": platform.python_version(), "cpu_model": cpu.model, "bf16_flags": ", ".join(cpu.bf16_flags),
+            "avx512f": "avx512f" in cpu.flags}
 
 
 if __name__ == "__main__":

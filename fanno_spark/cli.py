@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 from .config import ConfigError, load_config
 from .pipeline import PRESCREEN_STAGES, NothingToGenerate
@@ -36,22 +35,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def check_run_dir(run_dir: Path, cfg, resume: bool) -> str | None:
+def check_run_dir(run_dir, cfg, resume: bool, fs=None) -> str | None:
     """A one-line reason the job must not start in run_dir, or None. Call with the run dir locked."""
     import yaml
 
     from .config import resume_drift
+    from .fs import LocalFS, display, join
     from .runlock import completed_stages
 
-    done = completed_stages(run_dir)
+    fs = fs or LocalFS()
+    done = completed_stages(run_dir, fs)
     if done and not resume:
-        return (f"run dir {run_dir} already holds a run ({len(done)} stages complete, last {done[-1]}); "
+        return (f"run dir {display(str(run_dir))} already holds a run ({len(done)} stages complete, last {done[-1]}); "
                 f"pass --resume to continue it, or choose another --output")
-    saved = run_dir / "config.yaml"
-    if resume and done and saved.exists():
-        drift = resume_drift(yaml.safe_load(saved.read_text()) or {}, cfg)
+    saved = join(str(run_dir), "config.yaml")
+    if resume and done and fs.exists(saved):
+        drift = resume_drift(yaml.safe_load(fs.read_text(saved)) or {}, cfg)
         if drift:
-            return (f"cannot resume {run_dir}: the config differs from the run's saved config.yaml in "
+            return (f"cannot resume {display(str(run_dir))}: the config differs from the run's saved config.yaml in "
                     f"{', '.join(drift)} (a resumed run would mix two datasets); use another --output")
     return None
 
@@ -87,28 +88,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {redact(str(exc))}", file=sys.stderr)
         return 2
 
+    from .config import input_on_driver_disk
     from .io.preflight import check_input
     from .io.readers import InputError
-    from .runlock import RunDirLocked, run_lock
+    from .runlock import RunDirLocked
+    from .spark_env import UnsupportedCompute
 
     try:
-        check_input(cfg.input)
+        if input_on_driver_disk(cfg):
+            check_input(cfg.input)  # before Spark starts
     except InputError as exc:
         print(f"input error: {redact(str(exc))}", file=sys.stderr)
         return 2
-    run_dir = Path(cfg.output.dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with run_lock(run_dir, log=logging.getLogger("fanno_spark").warning):
-            problem = check_run_dir(run_dir, cfg, args.resume)
-            if problem:
-                print(f"error: {problem}", file=sys.stderr)
-                return 2
-            return _run(cfg, run_dir, args)
+        return _run(cfg, args)
+    except UnsupportedCompute as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except RunDirLocked as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
-    except InputError as exc:  # remote paths are only checked once Spark reads them
+    except InputError as exc:
         print(f"input error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except NothingToGenerate as exc:
@@ -116,26 +116,42 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
-def _run(cfg, run_dir: Path, args) -> int:
+def _run(cfg, args) -> int:
+    from .config import input_on_driver_disk
+    from .fs import HadoopFS, display
+    from .io.preflight import check_remote_input
     from .pipeline import run_job
+    from .runlock import completed_stages, run_lock
     from .spark_env import build_spark
     from .tracking import Tracker, default_uri
 
-    spark = build_spark(cfg, run_dir)
-    tracker = Tracker(cfg.tracking.uri or default_uri(run_dir), cfg.tracking.experiment, cfg.tracking.run_name,
-                      tags={"run_dir": str(run_dir), "resumed": str(args.resume).lower()})
-    status = "FAILED"
-    try:
-        result = run_job(spark, cfg, run_dir, tracker, until=args.until)
-        status = "FINISHED"
-    finally:
-        tracker.end(status)
+    spark = build_spark(cfg)
+    fs = HadoopFS(spark)
+    if not input_on_driver_disk(cfg):
+        check_remote_input(cfg.input, fs)  # through the cluster's filesystem, before any stage
+    # A path without a scheme means what Spark means by it: the default filesystem.
+    run_dir = fs.qualify(cfg.output.dir)
+    with run_lock(run_dir, log=logging.getLogger("fanno_spark").warning, fs=fs):
+        problem = check_run_dir(run_dir, cfg, args.resume, fs)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        resumed = bool(args.resume and completed_stages(run_dir, fs))
+        spark.sparkContext.setCheckpointDir(f"{run_dir.rstrip('/')}/_checkpoints")
+        tracker = Tracker(cfg.tracking.uri or default_uri(run_dir), cfg.tracking.experiment, cfg.tracking.run_name,
+                          tags={"run_dir": run_dir, "resumed": str(resumed).lower()})
+        status = "FAILED"
+        try:
+            result = run_job(spark, cfg, run_dir, fs, tracker, until=args.until)
+            status = "FINISHED"
+        finally:
+            tracker.end(status)
     print(summary(result.metrics))
     if result.final_dir is not None:
-        print(f"dataset: {result.final_dir / 'alpaca.json'} ({result.pairs} pairs); "
-              f"parquet: {run_dir / 'final'}")
+        print(f"dataset: {display(result.final_dir)}/alpaca.json ({result.pairs} pairs); "
+              f"parquet: {display(run_dir.rstrip('/') + '/final')}")
     else:
-        print(f"stopped after --until {args.until}; run dir: {run_dir}")
+        print(f"stopped after --until {args.until}; run dir: {display(run_dir)}")
     print(f"mlflow run: {result.run_id} (tracking uri {redact(tracker.uri)})")
     return 0
 

@@ -82,6 +82,8 @@ class DocJudgeConfig:
 class EmbedConfig:
     batch_size: int = 64
     max_chars: int = 2000  # MiniLM reads 256 tokens; longer text is wasted work
+    # auto: float16 on a GPU, bfloat16 on a CPU with native bf16, else float32 (decided per executor)
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,9 @@ class TagsConfig:
 class LLMConfig:
     engine: str = "vllm"
     model: str = "bundled:smollm2-135m-instruct"
-    dtype: str = "bfloat16"
+    # auto: decided where the engine loads: GPU -> the model's dtype, CPU with avx512_bf16/amx_bf16 ->
+    # bfloat16, any other CPU -> float32 (emulated bf16 ran 4x slower on an AVX2-only EPYC)
+    dtype: str = "auto"
     max_model_len: int = 2048
     enforce_eager: bool = True
     gpu_memory_utilization: float = 0.85
@@ -245,7 +249,8 @@ CHOICES = {
     "input.format": ("auto", "jsonl", "parquet", "text", "warc"),
     "graph.method": ("ivf", "brp"),
     "llm.engine": ("vllm", "openai", "fake"),
-    "llm.dtype": ("bfloat16", "float16", "float32", "auto"),
+    "llm.dtype": ("auto", "bfloat16", "float16", "float32"),
+    "embed.precision": ("auto", "bfloat16", "float16", "float32"),
     "respond.mode": ("direct", "rag"),
     "spark.graphframes": ("bundled", "provided"),
 }
@@ -383,7 +388,9 @@ def to_dict(cfg: FannoConfig) -> dict[str, Any]:
 RESUME_SAFE = ("spark.", "tracking.", "output.", "report.", "llm.partitions", "llm.batch_size", "llm.concurrency",
                "llm.request_timeout_s", "llm.max_retries", "llm.backoff_s", "llm.base_url", "llm.api_key_env",
                "llm.threads", "llm.gpu_per_task", "llm.cpus_per_task", "llm.tensor_parallel_size",
-               "llm.gpu_memory_utilization", "llm.commit_every", "augment.rounds", "augment.target_pairs")
+               "llm.gpu_memory_utilization", "llm.commit_every", "augment.rounds", "augment.target_pairs",
+               # precision is how the same model runs, not which: outside the prompt-cache key (see prompt_hash)
+               "llm.dtype", "embed.precision")
 
 
 def resume_drift(saved: dict[str, Any], cfg: FannoConfig) -> list[str]:
@@ -395,6 +402,17 @@ def resume_drift(saved: dict[str, Any], cfg: FannoConfig) -> list[str]:
         section, name = key.split(".", 1)
         return (d.get(section) or {}).get(name, "<absent>")
     return sorted(k for k in keys if not k.startswith(RESUME_SAFE) and get(saved, k) != get(now, k))
+
+
+def input_on_driver_disk(cfg: FannoConfig) -> bool:
+    """file: URIs, and paths without a scheme when Spark runs locally on its default (local) filesystem;
+    anything else is checked through the cluster's filesystem once Spark is up."""
+    from .fs import scheme
+
+    s = scheme(cfg.input.path)
+    if s is not None:
+        return s == "file"
+    return (cfg.spark.master or "").startswith("local") and "spark.hadoop.fs.defaultFS" not in cfg.spark.conf
 
 
 def apply_override(data: dict, assignment: str) -> None:
@@ -431,6 +449,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         data.setdefault("output", {})["dir"] = output
     cfg = _build(FannoConfig, data, "")
     _check_values(cfg)
-    if check_input and "://" not in cfg.input.path and not Path(cfg.input.path).exists():
-        raise ConfigError(f"input.path: {cfg.input.path} does not exist")
+    if check_input and input_on_driver_disk(cfg):
+        local = cfg.input.path.removeprefix("file://").removeprefix("file:")
+        if not Path(local).exists():
+            raise ConfigError(f"input.path: {cfg.input.path} does not exist")
     return cfg

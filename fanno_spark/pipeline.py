@@ -8,22 +8,23 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import yaml
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .config import FannoConfig, flatten, to_dict
+from .fs import FileSystem, staging_dir
 from .generate import diversity
 from .generate import judge as generate_judge
 from .generate import stages as gen
 from .generate.ucb import UCBBandit, minmax
 from .io.readers import read_corpus
 from .llm.engine import EngineSpec, Sampling
-from .llm.model_store import embedding_model_path, resolve_model
+from .llm.model_store import embedding_model_path, model_key, resolve_model
 from .llm.spark_generate import generate_cached
 from .prescreen import dedup, doc_judge, embed, graph, heuristics, language
 from .redact import redact
@@ -47,10 +48,10 @@ class NothingToGenerate(RuntimeError):
 
 @dataclass
 class JobResult:
-    run_dir: Path
+    run_dir: str
     run_id: str | None
     pairs: int
-    final_dir: Path | None
+    final_dir: str | None
     metrics: dict[str, float] = field(default_factory=dict)
 
 
@@ -58,17 +59,21 @@ class JobResult:
 class Job:
     spark: SparkSession
     cfg: FannoConfig
-    run_dir: Path
+    run_dir: str
+    fs: FileSystem
     tracker: Tracker | None = None
     until: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    info: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
-        self.rd = RunDir(self.run_dir, self.spark, log=log.info,
+        self.rd = RunDir(self.run_dir, self.spark, self.fs, log=log.info,
                          progress_interval_s=self.cfg.output.progress_interval_s)
         self._llm_stats: dict[str, dict[str, float]] = {}
-        self.model = resolve_model(self.cfg.llm.model) if self.cfg.llm.engine == "vllm" else self.cfg.llm.model
-        self.spec = EngineSpec(kind=self.cfg.llm.engine, model=self.model, dtype=self.cfg.llm.dtype,
+        path = resolve_model(self.cfg.llm.model) if self.cfg.llm.engine == "vllm" else self.cfg.llm.model
+        # Prompt-cache keys use the logical model id (+ a hash of its config), never a machine path.
+        self.model = model_key(self.cfg.llm.model, path)
+        self.spec = EngineSpec(kind=self.cfg.llm.engine, model=path, dtype=self.cfg.llm.dtype,
                                max_model_len=self.cfg.llm.max_model_len, enforce_eager=self.cfg.llm.enforce_eager,
                                gpu_memory_utilization=self.cfg.llm.gpu_memory_utilization,
                                tensor_parallel_size=self.cfg.llm.tensor_parallel_size, threads=self.cfg.llm.threads,
@@ -80,12 +85,15 @@ class Job:
     # -- helpers ---------------------------------------------------------------------------------
     def _stage(self, name: str, build, partitions: int | None = None) -> DataFrame:
         df = self.rd.stage(name, build, partitions)
-        stats_file = self.run_dir / "llm_stats" / f"{name}.json"
+        stats_file = f"llm_stats/{name}.json"
         if name in self._llm_stats:  # generated now: keep its LLM numbers next to the stage
-            self.rd.write_json(f"llm_stats/{name}.json", self._llm_stats.pop(name))
-        elif stats_file.exists():  # resumed: report what the stage cost when it ran
-            for k, v in json.loads(stats_file.read_text()).items():
-                self._metric(k, v)
+            self.rd.write_json(stats_file, self._llm_stats.pop(name))
+        elif self.rd.exists(stats_file):  # resumed: report what the stage cost when it ran
+            for k, v in self.rd.read_json(stats_file).items():
+                if isinstance(v, str):
+                    self._info(k, v)
+                else:
+                    self._metric(k, v)
         rows = self.rd.counts.get(name)  # counted once when written; a resumed stage is counted here
         self._metric(f"{name}.rows", rows if rows is not None else df.count())
         if name in self.rd.timings:
@@ -98,6 +106,12 @@ class Job:
         self.metrics[key] = float(value)
         if self.tracker:
             self.tracker.log_metrics({key: value})
+
+    def _info(self, key: str, value: str) -> None:
+        """A string fact about the run (e.g. the dtype the engines resolved): metrics.json + MLflow tag."""
+        self.info[key] = value
+        if self.tracker:
+            self.tracker.set_tag(key, value)
 
     def _kept_count(self, df: DataFrame, stage: str) -> None:
         """<stage>.kept, and <stage>.yield = kept / rows in (the share of the stage's output worth keeping)."""
@@ -112,9 +126,7 @@ class Job:
             self._metric(f"{prefix}.dropped.{row['drop_reason']}", row["count"])
 
     def _write_rejects(self, name: str, df: DataFrame) -> None:
-        path = self.run_dir / "rejects" / name
-        if not (path / "_SUCCESS").exists():
-            df.where(F.col("drop_reason").isNotNull()).write.mode("overwrite").parquet(str(path))
+        self.rd.write_parquet_once(f"rejects/{name}", df.where(F.col("drop_reason").isNotNull()))
 
     def _sampling(self, max_tokens: int) -> Sampling:
         return Sampling(max_tokens=max_tokens, temperature=self.cfg.llm.temperature, top_p=self.cfg.llm.top_p,
@@ -123,15 +135,21 @@ class Job:
     def _generate(self, prompts: DataFrame, sampling: Sampling, stage: str) -> DataFrame:
         self.spark.sparkContext.setJobGroup(stage, f"fanno-spark LLM {stage}", interruptOnCancel=True)
         start = time.time()
-        out, stats = generate_cached(self.spark, prompts, self.spec, sampling, self.run_dir / "llm_cache",
+        out, stats = generate_cached(self.spark, prompts, self.spec, sampling, self.rd.uri("llm_cache"), self.fs,
                                      stage, partitions=self.cfg.llm.partitions, batch_size=self.cfg.llm.batch_size,
                                      gpus_per_task=self.cfg.llm.gpu_per_task, cpus_per_task=self.cfg.llm.cpus_per_task,
                                      commit_every=self.cfg.llm.commit_every)
         self._llm_stats[stage] = stats.as_metrics(stage)
         for k, v in self._llm_stats[stage].items():
             self._metric(k, v)
-        log.info("[%s] LLM: %d prompts, %d from cache, %d sent, %d completion tokens in %.1fs",
-                 stage, stats.prompts, stats.cached, stats.sent, stats.completion_tokens, time.time() - start)
+        if stats.dtypes:  # resolved on the executors; llm.dtype in the config may say "auto"
+            self._llm_stats[stage][f"{stage}.llm_dtype"] = ",".join(stats.dtypes)
+            self._info(f"{stage}.llm_dtype", ",".join(stats.dtypes))
+            self._info("llm.dtype_resolved", ",".join(sorted({*stats.dtypes, *filter(
+                None, self.info.get("llm.dtype_resolved", "").split(","))})))
+        log.info("[%s] LLM: %d prompts, %d from cache, %d sent, %d completion tokens in %.1fs (dtype %s)",
+                 stage, stats.prompts, stats.cached, stats.sent, stats.completion_tokens, time.time() - start,
+                 ",".join(stats.dtypes) or "n/a")
         return out
 
     # -- pre-screen ------------------------------------------------------------------------------
@@ -150,11 +168,11 @@ class Job:
         self._write_rejects("docs", deduped)
         kept = self._stage("docs_kept", lambda: heuristics.split_kept(deduped)[0].drop("raw", "read_error"))
         if self.metrics["docs_kept.rows"] == 0:
-            self.rd.write_json("metrics.json", self.metrics)
+            self.rd.write_json("metrics.json", {**self.metrics, **self.info})
             reasons = ", ".join(f"{k.split('.')[-1]} {int(v)}" for k, v in sorted(self.metrics.items())
                                 if k.startswith("prescreen.dropped."))
             raise NothingToGenerate(f"no document passed the pre-screen ({int(self.metrics['docs.rows'])} read, "
-                                    f"all rejected: {reasons or 'none'}); see {self.run_dir / 'rejects' / 'docs'}")
+                                    f"all rejected: {reasons or 'none'}); see {self.rd.uri('rejects', 'docs')}")
         vecs = self._stage("docs_vec", lambda: embed.embed_documents(kept.select("id", "text"), cfg.embed,
                                                                      embedding_model_path()))
         edges = self._stage("edges", lambda: graph.similarity_edges(vecs, cfg.graph))
@@ -249,9 +267,9 @@ class Job:
                 for r, w in zip(rows, by_length, strict=True)]
 
     def _save_ucb(self, bandit: UCBBandit, rel: str) -> None:
-        path = self.rd.write_json(rel, json.loads(bandit.to_json()))
+        self.rd.write_json(rel, json.loads(bandit.to_json()))
         if self.tracker:
-            self.tracker.log_artifact(path, "ucb")
+            self.tracker.log_text(bandit.to_json(), rel)
 
     def generate(self, selected: DataFrame) -> DataFrame:
         cfg = self.cfg
@@ -270,9 +288,9 @@ class Job:
         valid = pool.where(F.col("drop_reason").isNull())
         doc_ids = [r["id"] for r in selected.select("id").collect()]
         for r in range(1, cfg.augment.rounds + 1):
-            done_path = self.run_dir / "ucb" / f"round-{r}.json"
-            if done_path.exists() and self.rd.done(self._pairs_stage(r)):
-                bandit = UCBBandit.from_json(done_path.read_text())
+            done_path = f"ucb/round-{r}.json"
+            if self.rd.exists(done_path) and self.rd.done(self._pairs_stage(r)):
+                bandit = UCBBandit.from_json(self.fs.read_text(self.rd.uri(done_path)))
                 # The same stage calls as below: the stages are complete, so nothing is built or sent, and
                 # their rows, drops and LLM numbers are reported as when they ran.
                 done = self._judged(r, self._pairs(f"pairs_r{r}", self._instructions(
@@ -286,10 +304,10 @@ class Job:
             if not bandit.arms:
                 log.warning("round %d skipped: the pool has no valid pairs to use as few-shot examples", r)
                 break
-            picked_path = self.run_dir / "ucb" / f"round-{r}-picked.json"
-            if picked_path.exists():  # resume inside a round: reuse the same picks, never re-draw
-                bandit = UCBBandit.from_json(picked_path.read_text())
-                picks = json.loads((self.run_dir / "ucb" / f"round-{r}-picks.json").read_text())
+            picked_path = f"ucb/round-{r}-picked.json"
+            if self.rd.exists(picked_path):  # resume inside a round: reuse the same picks, never re-draw
+                bandit = UCBBandit.from_json(self.fs.read_text(self.rd.uri(picked_path)))
+                picks = self.rd.read_json(f"ucb/round-{r}-picks.json")
             else:
                 picks = bandit.choose(doc_ids, round_no=r)
                 self.rd.write_json(f"ucb/round-{r}-picks.json", picks)
@@ -326,8 +344,7 @@ class Job:
                     "instruction_prompt_hash", "response_prompt_hash", "instruction_tokens", "response_tokens",
                     "rag_neighbour_id", "judge_score")
             .orderBy("round", "doc_id", "instruction_id")), partitions=1)
-        out = self.run_dir / "export"
-        out.mkdir(parents=True, exist_ok=True)
+        out = staging_dir("fanno-export-")  # written locally, streamed row by row, then uploaded
         n = 0
         with open(out / "alpaca.json.tmp", "w") as alpaca, open(out / "messages.jsonl.tmp", "w") as messages:
             alpaca.write("[\n")
@@ -341,11 +358,15 @@ class Job:
             alpaca.write("\n]\n")
         (out / "alpaca.json.tmp").replace(out / "alpaca.json")
         (out / "messages.jsonl.tmp").replace(out / "messages.jsonl")
-        sample = self.rd.write_json("export/sample.json", [r.asDict() for r in final.limit(self.cfg.output.sample_rows)
-                                                           .drop("fewshot_ids").collect()])
+        (out / "sample.json").write_text(json.dumps(
+            [r.asDict() for r in final.limit(self.cfg.output.sample_rows).drop("fewshot_ids").collect()],
+            indent=2, sort_keys=True, default=str))
+        for name in ("alpaca.json", "messages.jsonl", "sample.json"):
+            self.fs.upload(out / name, self.rd.uri("export", name))
         if self.tracker:
-            self.tracker.log_artifact(sample, "dataset")
+            self.tracker.log_artifact(out / "sample.json", "dataset")
             self.tracker.log_artifact(out / "alpaca.json", "dataset")
+        shutil.rmtree(out, ignore_errors=True)
         if self.cfg.report.enabled and n:
             self._report(final)
         return final
@@ -353,13 +374,15 @@ class Job:
     def _report(self, final: DataFrame) -> None:
         self.spark.sparkContext.setJobGroup("report", "fanno-spark data report", interruptOnCancel=True)
         start = time.time()
-        metrics, pngs = build_report(final, self.run_dir / "report", self.cfg.report, self.cfg.embed,
-                                     embedding_model_path())
+        local = staging_dir("fanno-report-")  # matplotlib writes local files; then they go to the run dir
+        metrics, pngs = build_report(final, local, self.cfg.report, self.cfg.embed, embedding_model_path())
         for k, v in metrics.items():
             self._metric(k, v)
-        if self.tracker:
-            for png in [*pngs, self.run_dir / "report" / "report.json"]:
-                self.tracker.log_artifact(png, "report")
+        for f in [*pngs, local / "report.json"]:
+            self.fs.upload(f, self.rd.uri("report", f.name))
+            if self.tracker:
+                self.tracker.log_artifact(f, "report")
+        shutil.rmtree(local, ignore_errors=True)
         log.info("[report] %d plots in %.1fs: %s", len(pngs), time.time() - start, ", ".join(p.name for p in pngs))
 
     def run(self) -> JobResult:
@@ -371,23 +394,23 @@ class Job:
         self._metric("final.pairs", pairs)
         if pairs:
             self._metric("final.llm_calls_per_pair", calls / pairs)
-        self.rd.write_json("metrics.json", self.metrics)  # the same numbers as MLflow, next to the data
+        self.rd.write_json("metrics.json", {**self.metrics, **self.info})  # the same numbers as MLflow, next to the data
         return JobResult(self.run_dir, self.tracker.run_id if self.tracker else None, pairs,
-                         self.run_dir / "export", dict(self.metrics))
+                         self.rd.uri("export"), dict(self.metrics))
 
 
-def run_job(spark: SparkSession, cfg: FannoConfig, run_dir: Path, tracker: Tracker | None,
+def run_job(spark: SparkSession, cfg: FannoConfig, run_dir: str, fs: FileSystem, tracker: Tracker | None,
             until: str | None = None) -> JobResult:
-    run_dir.mkdir(parents=True, exist_ok=True)
     # Redacted: the file is also an MLflow artifact (a base_url may carry user:password).
-    (run_dir / "config.yaml").write_text(redact(yaml.safe_dump(to_dict(cfg), sort_keys=False)))
+    config_yaml = redact(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    fs.write_text(f"{run_dir.rstrip('/')}/config.yaml", config_yaml)
     if tracker:
         tracker.log_params(flatten(cfg))
-        tracker.log_artifact(run_dir / "config.yaml")
-    job = Job(spark, cfg, run_dir, tracker, until)
+        tracker.log_text(config_yaml, "config.yaml")
+    job = Job(spark, cfg, run_dir, fs, tracker, until)
     try:
         return job.run()
     except StopAfter as stop:
         log.info("stopped after stage %s (--until)", stop)
-        job.rd.write_json("metrics.json", job.metrics)
+        job.rd.write_json("metrics.json", {**job.metrics, **job.info})
         return JobResult(run_dir, tracker.run_id if tracker else None, 0, None, dict(job.metrics))

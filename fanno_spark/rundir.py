@@ -1,36 +1,37 @@
-"""The run directory: one Parquet folder per stage with a _SUCCESS marker (the unit of resume)."""
+"""The run directory, a URI: one Parquet folder per stage with a _SUCCESS marker (the unit of resume),
+plus small JSON/YAML files, all written through the filesystem layer (fs.py)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
+from .fs import FileSystem, join
 from .progress import StageProgress
 
 
 @dataclass
 class RunDir:
-    root: Path
+    root: str  # qualified URI (file:///..., hdfs://..., s3a://..., viewfs://...)
     spark: SparkSession
+    fs: FileSystem
     log: Callable[[str], None] = print
     timings: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     progress_interval_s: float = 30.0
 
-    def path(self, name: str) -> Path:
-        return self.root / name
+    def uri(self, *parts: str) -> str:
+        return join(self.root, *parts)
 
     def done(self, name: str) -> bool:
-        return (self.path(name) / "_SUCCESS").exists()
+        return self.fs.exists(self.uri(name, "_SUCCESS"))
 
     def read(self, name: str) -> DataFrame:
-        return self.spark.read.parquet(str(self.path(name)))
+        return self.spark.read.parquet(self.uri(name))
 
     def stage(self, name: str, build: Callable[[], DataFrame], partitions: int | None = None) -> DataFrame:
         """Return the stage's stored output, computing and writing it first if it is not complete.
@@ -47,18 +48,31 @@ class RunDir:
             df = build()
             if partitions:
                 df = df.coalesce(partitions)
-            shutil.rmtree(self.path(name), ignore_errors=True)  # a partial write from a killed run
-            df.write.mode("overwrite").parquet(str(self.path(name)))  # Spark writes _SUCCESS last
+            self.fs.delete(self.uri(name))  # a partial write from a killed run
+            df.write.mode("overwrite").parquet(self.uri(name))  # Spark writes _SUCCESS last
         self.timings[name] = round(time.time() - start, 2)
         out = self.read(name)
         self.counts[name] = out.count()
         self.log(f"[{name}] {self.counts[name]} rows in {self.timings[name]}s")
         return out
 
-    def write_json(self, rel: str, obj) -> Path:
-        p = self.root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(p.suffix + ".tmp")
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-        tmp.replace(p)
-        return p
+    def write_parquet_once(self, name: str, df: DataFrame) -> None:
+        """A side output (rejects) written unless already complete."""
+        if not self.done(name):
+            df.write.mode("overwrite").parquet(self.uri(name))
+
+    def exists(self, rel: str) -> bool:
+        return self.fs.exists(self.uri(rel))
+
+    def read_json(self, rel: str):
+        return json.loads(self.fs.read_text(self.uri(rel)))
+
+    def write_json(self, rel: str, obj) -> str:
+        uri = self.uri(rel)
+        self.fs.write_text(uri, json.dumps(obj, indent=2, sort_keys=True, default=str))
+        return uri
+
+    def write_text(self, rel: str, text: str) -> str:
+        uri = self.uri(rel)
+        self.fs.write_text(uri, text)
+        return uri

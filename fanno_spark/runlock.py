@@ -14,6 +14,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from .fs import FileSystem, LocalFS, display, join
+
 LOCK_NAME = ".fanno.lock"
 
 
@@ -47,47 +49,62 @@ def _owner_alive(owner: dict) -> bool:
 
 
 @contextmanager
-def run_lock(run_dir: Path, log=print):
-    path = run_dir / LOCK_NAME
+def run_lock(run_dir, log=print, fs: FileSystem | None = None):
+    """Hold the run dir's lock file (run_dir: a path or any URI `fs` reaches; default the local disk).
+    Where the filesystem has no atomic create-if-absent (object stores), the lock is advisory: one
+    log line says so, and two jobs started in the same second could both take it."""
+    fs = fs or LocalFS()
+    uri = join(str(run_dir), LOCK_NAME)
     me = {"pid": os.getpid(), "host": socket.gethostname(), "start_ticks": _start_ticks(os.getpid()),
           "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if not fs.atomic_create(uri):
+        log(f"run dir lock {uri} is advisory: this filesystem has no atomic create-if-absent "
+            "(object store); do not start two jobs on one run dir at the same time")
     for _ in range(3):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+        if not fs.create_new(uri, json.dumps(me).encode()):
             try:
-                owner = json.loads(path.read_text())
-            except (OSError, ValueError):
+                owner = json.loads(fs.read_text(uri))
+            except (OSError, ValueError) as exc:
                 owner = {}
-                if time.time() - path.stat().st_mtime < 30:  # being written right now
+                mtime = {n: m for n, _, _, m in fs.list(str(run_dir))}.get(LOCK_NAME, 0.0)
+                if not isinstance(exc, FileNotFoundError) and time.time() - mtime < 30:  # being written
                     time.sleep(1)
                     continue
+            except Exception:  # noqa: BLE001 - py4j: the file went away between create and read
+                owner = {}
             if owner and _owner_alive(owner):
                 raise RunDirLocked(
-                    f"run dir {run_dir} is in use by another fanno-spark job (pid {owner.get('pid')} on "
+                    f"run dir {display(str(run_dir))} is in use by another fanno-spark job (pid {owner.get('pid')} on "
                     f"{owner.get('host')}, since {owner.get('since')}); wait for it or choose another --output "
-                    f"(if that job is gone, delete {path})") from None
-            log(f"run dir lock of a job that is gone (pid {owner.get('pid')}) taken over")
-            path.unlink(missing_ok=True)
+                    f"(if that job is gone, delete {display(uri)})") from None
+            if owner:
+                log(f"run dir lock of a job that is gone (pid {owner.get('pid')}) taken over")
+            fs.delete(uri)
             continue
-        with os.fdopen(fd, "w") as f:
-            json.dump(me, f)
         break
     else:
-        raise RunDirLocked(f"could not take the run dir lock {path}")
+        raise RunDirLocked(f"could not take the run dir lock {uri}")
     try:
         yield
     finally:
         try:
-            if json.loads(path.read_text()).get("pid") == me["pid"]:
-                path.unlink()
-        except (OSError, ValueError):
+            if json.loads(fs.read_text(uri)).get("pid") == me["pid"]:
+                fs.delete(uri)
+        except Exception:  # noqa: BLE001 - gone already, or unreadable: nothing to release
             pass
 
 
-def completed_stages(run_dir: Path) -> list[str]:
+NOT_STAGES = ("llm_cache", "rejects", "_checkpoints")
+
+
+def completed_stages(run_dir, fs: FileSystem | None = None) -> list[str]:
     """Stage folders of an earlier run (their _SUCCESS marker written), oldest first."""
-    if not run_dir.is_dir():
-        return []
-    done = [p.parent for p in run_dir.glob("*/_SUCCESS") if p.parent.name not in ("llm_cache",)]
-    return [p.name for p in sorted(done, key=lambda p: (p / "_SUCCESS").stat().st_mtime)]
+    fs = fs or LocalFS()
+    done = []
+    for name, is_dir, _, _ in fs.list(str(run_dir)):
+        if not is_dir or name in NOT_STAGES:
+            continue
+        marker = {n: m for n, _, _, m in fs.list(join(str(run_dir), name))}.get("_SUCCESS")
+        if marker is not None:
+            done.append((marker, name))
+    return [name for _, name in sorted(done)]

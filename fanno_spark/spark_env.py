@@ -69,7 +69,23 @@ def ensure_graphframes_importable(spark) -> None:
     raise ImportError("the graphframes Python module is not importable: ship the GraphFrames jar")
 
 
-def build_spark(cfg: FannoConfig, run_dir: Path):
+class UnsupportedCompute(RuntimeError):
+    """The session offers no JVM access (Spark Connect: Databricks shared-access or serverless)."""
+
+
+def require_classic_session(spark) -> None:
+    """The job uses the JVM side of Spark (Hadoop FileSystem for the run dir, checkpoint dir, job groups,
+    status tracker, RDD stage-level scheduling, GraphFrames): fail here with one line, not deep in a stage."""
+    try:
+        spark.sparkContext._jvm.java.lang.System.currentTimeMillis()
+    except Exception as exc:  # pyspark.errors.PySparkNotImplementedError / AttributeError under Spark Connect
+        raise UnsupportedCompute(
+            "this Spark session has no JVM access (Spark Connect: Databricks shared-access or serverless "
+            "compute); run fanno-spark on a classic session (Databricks single-user / dedicated access mode, "
+            f"a job cluster, spark-submit) [{type(exc).__name__}]") from None
+
+
+def build_spark(cfg: FannoConfig):
     """Create (or join) the SparkSession for a job. Only entry points call this."""
     apply_env_defaults()
     from pyspark.sql import SparkSession
@@ -97,7 +113,7 @@ def build_spark(cfg: FannoConfig, run_dir: Path):
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    require_classic_session(spark)
     spark.sparkContext.setLogLevel("WARN")
-    spark.sparkContext.setCheckpointDir(str(run_dir / "_checkpoints"))
     ensure_graphframes_importable(spark)
     return spark

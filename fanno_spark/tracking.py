@@ -35,6 +35,13 @@ class Tracker:
         if clean:
             self.mlflow.log_metrics(clean, step=step)
 
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """A small artifact from memory (no local file needed: the run dir may be remote)."""
+        self.mlflow.log_text(text, artifact_file)
+
+    def set_tag(self, key: str, value: str) -> None:
+        self.mlflow.set_tag(key, redact(str(value))[:5000])
+
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.mlflow.log_artifact(str(path), artifact_path=artifact_path)
 
@@ -42,5 +49,11 @@ class Tracker:
         self.mlflow.end_run(status=status)
 
 
-def default_uri(run_dir: Path) -> str:
-    return f"sqlite:///{(run_dir / 'mlflow.db').resolve()}"
+def default_uri(run_dir: str) -> str:
+    """sqlite inside a local run dir; for a remote run dir (sqlite cannot live on an object store)
+    MLFLOW_TRACKING_URI when set (Databricks sets it), else ./mlflow.db where the driver runs."""
+    from .fs import is_local, local_path
+
+    if is_local(run_dir):
+        return f"sqlite:///{(local_path(run_dir) / 'mlflow.db').resolve()}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlflow.db').resolve()}"

@@ -57,6 +57,7 @@ else:
 for png in plots:
     print("plot:", png)
     if ON_DATABRICKS:
-        from IPython.display import Image, display as show  # noqa: E402
+        from IPython.display import Image  # noqa: E402
+        from IPython.display import display as show
 
         show(Image(filename=str(png)))

@@ -33,7 +33,9 @@ DEFAULTS = {"config": "conf/local.yaml", "output": "runs/notebook", "overrides":
 
 if ON_DATABRICKS:
     dbutils.widgets.text("config", DEFAULTS["config"], "Config YAML")  # noqa: F821
-    dbutils.widgets.text("output", "/dbfs/fanno/runs/notebook", "Run directory")  # noqa: F821
+    # A URI Spark and the driver read the same way (not the /dbfs FUSE path, which Spark would resolve
+    # as dbfs:/dbfs/...): dbfs:/..., /Volumes/... (Unity Catalog volume), s3a://, abfss://, ...
+    dbutils.widgets.text("output", "dbfs:/fanno/runs/notebook", "Run directory (URI)")  # noqa: F821
     dbutils.widgets.text("overrides", DEFAULTS["overrides"], "Overrides (key=value per line)")  # noqa: F821
     dbutils.widgets.dropdown("resume", "false", ["false", "true"], "Resume the run dir")  # noqa: F821
     params = {k: dbutils.widgets.get(k) for k in DEFAULTS}  # noqa: F821
@@ -67,9 +69,14 @@ if rc != 0:
 
 import json  # noqa: E402
 
-run_dir = Path(params["output"])
-metrics = json.loads((run_dir / "metrics.json").read_text())
+from pyspark.sql import SparkSession  # noqa: E402
+
+from fanno_spark.fs import HadoopFS  # noqa: E402 - the run dir is read the way the job wrote it
+
+fs = HadoopFS(SparkSession.builder.getOrCreate())
+run_dir = fs.qualify(params["output"])
+metrics = json.loads(fs.read_text(f"{run_dir}/metrics.json"))
 print({k: v for k, v in metrics.items() if k.startswith("final.")})
-sample = json.loads((run_dir / "export" / "sample.json").read_text())
+sample = json.loads(fs.read_text(f"{run_dir}/export/sample.json"))
 for row in sample[:3]:
     print("-" * 80, "\n", row["instruction"], "\n>>>", row["output"][:300])

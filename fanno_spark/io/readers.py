@@ -6,14 +6,13 @@ Every reader keeps what it cannot use as a row with a `read_error` reason, so th
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
 from ..config import InputConfig
+from ..fs import FileSystem, HadoopFS, LocalFS
 from .warc import WARC_SCHEMA, WARC_SUFFIXES, read_warc_files
 
 DOC_COLUMNS = ["id", "url", "text", "source", "read_error", "raw"]
@@ -27,11 +26,12 @@ class InputError(ValueError):
     """The input cannot be read at all (missing path, wrong columns): stop before any work."""
 
 
-def detect_format(path: str) -> str:
+def detect_format(path: str, fs: FileSystem | None = None) -> str:
+    """By extension of the path, or of the files in it (listed through fs: any Hadoop URI)."""
+    fs = fs or LocalFS()
     names = [path]
-    p = Path(path.removeprefix("file:"))
-    if p.is_dir():
-        names = [f.name for f in p.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))]
+    if fs.is_dir(path):
+        names = [f.rsplit("/", 1)[-1] for f in fs.find(path)]
         if not names:
             raise InputError(f"input.path: {path} is an empty folder")
     for name in names:
@@ -186,6 +186,6 @@ READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text_files
 
 
 def read_corpus(spark: SparkSession, cfg: InputConfig) -> DataFrame:
-    fmt = detect_format(cfg.path) if cfg.format == "auto" else cfg.format
+    fmt = detect_format(cfg.path, HadoopFS(spark)) if cfg.format == "auto" else cfg.format
     df = mark_duplicate_ids(validate_text(READERS[fmt](spark, cfg), cfg))
     return df.select(*DOC_COLUMNS).repartition(spark.sparkContext.defaultParallelism)

@@ -39,7 +39,7 @@ class EngineSpec:
 
     kind: str
     model: str
-    dtype: str = "bfloat16"
+    dtype: str = "auto"  # resolved where the engine loads (llm/precision.py)
     max_model_len: int = 2048
     enforce_eager: bool = True
     gpu_memory_utilization: float = 0.85
@@ -63,7 +63,13 @@ class LLMEngine(Protocol):
 
 
 def prompt_hash(model: str, sampling: Sampling, conversation: Conversation) -> str:
-    """Cache key: the same prompt under the same model and sampling is never generated twice."""
+    """Cache key: the same prompt under the same model and sampling is never generated twice.
+
+    The engine's precision (llm.dtype, resolved per executor) is deliberately not part of it: it is
+    only known where the engine loads, after the key is needed, and bf16 vs float32 of one model is
+    noise of the same kind as batch composition (vLLM is not batch-invariant), so a resume on a
+    machine of another CPU kind must not re-send what it already paid for. Each cached answer records
+    the dtype it was generated in (cache column `dtype`)."""
     params = asdict(sampling)
     if not params["logprobs"]:  # added later: leave the keys of plain prompts unchanged
         del params["logprobs"]
@@ -78,15 +84,20 @@ class VLLMEngine:
     def __init__(self, spec: EngineSpec):
         self.spec = spec
         self.llm = None
+        self.loaded_dtype: str | None = None  # what the weights actually run in, once loaded
 
     def load(self) -> None:
         if self.spec.threads:
             os.environ["OMP_NUM_THREADS"] = str(self.spec.threads)
         from vllm import LLM
 
-        self.llm = LLM(model=self.spec.model, dtype=self.spec.dtype, max_model_len=self.spec.max_model_len,
+        from .precision import resolve_here
+
+        dtype = resolve_here(self.spec.dtype, f"vLLM {self.spec.model}")
+        self.llm = LLM(model=self.spec.model, dtype=dtype, max_model_len=self.spec.max_model_len,
                        enforce_eager=self.spec.enforce_eager, tensor_parallel_size=self.spec.tensor_parallel_size,
                        gpu_memory_utilization=self.spec.gpu_memory_utilization, seed=self.spec.seed)
+        self.loaded_dtype = _engine_dtype(self.llm) or dtype
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Generation]:
         from vllm import SamplingParams
@@ -104,6 +115,15 @@ class VLLMEngine:
 
     def close(self) -> None:
         self.llm = None
+
+
+def _engine_dtype(llm) -> str | None:
+    """The dtype vLLM loaded the model in ("auto" resolved), e.g. "float32"; None if not exposed."""
+    for owner in (getattr(llm, "llm_engine", None), llm):
+        cfg = getattr(owner, "model_config", None) or getattr(getattr(owner, "vllm_config", None), "model_config", None)
+        if cfg is not None and getattr(cfg, "dtype", None) is not None:
+            return str(cfg.dtype).removeprefix("torch.")
+    return None
 
 
 def _first_token_logprobs(logprobs) -> dict[str, float] | None:
@@ -142,6 +162,7 @@ class FakeEngine:
     def __init__(self, spec: EngineSpec | None = None):
         self.spec = spec
         self.calls = 0
+        self.loaded_dtype = None  # no weights
 
     def load(self) -> None:
         pass

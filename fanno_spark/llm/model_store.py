@@ -40,6 +40,25 @@ def resolve_model(name: str, cache_dir: Path | None = None) -> str:
     return str(convert_smollm2(target))
 
 
+def model_key(name: str, resolved: str) -> str:
+    """The model's identity in prompt-cache keys: the configured name plus a hash of the weights'
+    config.json where the weights are a local folder, so a cache written on one machine is reused on
+    another (another user, another FANNO_MODEL_CACHE) and a different checkpoint under the same name is not."""
+    cfg = Path(resolved) / "config.json"
+    if not cfg.is_file():
+        return name  # a hub id or a served model name: the name is the identity
+    import hashlib
+    import json
+
+    try:
+        data = json.loads(cfg.read_text())
+    except ValueError:
+        return name
+    data.pop("_name_or_path", None)  # a machine path inside the config
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{name}@{digest}"
+
+
 def convert_smollm2(target: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

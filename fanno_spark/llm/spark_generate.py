@@ -11,21 +11,22 @@ import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ..fs import FileSystem
 from .engine import EngineSpec, Sampling, make_engine
 
 log = logging.getLogger("fanno_spark")
 _ENGINES: dict[EngineSpec, object] = {}  # one engine per Python worker, reused across tasks
 
 # logprobs: JSON {token: logprob} of the first generated token (null unless the stage asked for it);
-# caches written before it existed read it as null.
+# caches written before it existed read it as null. dtype: what the engine's weights ran in (lineage
+# only, not part of the key: see prompt_hash).
 CACHE_SCHEMA = ("prompt_hash string, text string, finish_reason string, "
-                "prompt_tokens long, completion_tokens long, stage string, logprobs string")
+                "prompt_tokens long, completion_tokens long, stage string, logprobs string, dtype string")
 
 
 def worker_engine(spec: EngineSpec):
@@ -54,6 +55,7 @@ def _generate_partitions(spec: EngineSpec, sampling: Sampling, batch_size: int, 
                     "completion_tokens": [g.completion_tokens for g in gens],
                     "stage": stage,
                     "logprobs": [json.dumps(g.logprobs, ensure_ascii=False) if g.logprobs else None for g in gens],
+                    "dtype": getattr(engine, "loaded_dtype", None),
                 })
     return run
 
@@ -102,13 +104,14 @@ class LLMStats:
     sent: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    dtypes: tuple[str, ...] = ()  # the precisions the engines that answered this stage ran in
 
     def as_metrics(self, stage: str) -> dict[str, float]:
-        return {f"{stage}.llm_{k}": float(v) for k, v in self.__dict__.items()}
+        return {f"{stage}.llm_{k}": float(v) for k, v in self.__dict__.items() if k != "dtypes"}
 
 
 def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, sampling: Sampling,
-                    cache_dir: Path, stage: str, partitions: int = 1, batch_size: int = 64,
+                    cache_dir: str, fs: FileSystem, stage: str, partitions: int = 1, batch_size: int = 64,
                     gpus_per_task: float = 0.0, cpus_per_task: int = 0,
                     commit_every: int = 2048) -> tuple[DataFrame, LLMStats]:
     """prompts(prompt_hash, conversation json) -> prompts + text, finish_reason, token counts.
@@ -117,8 +120,8 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
     Spark job: a killed driver loses at most the chunk in flight, and the rerun sends only the rest.
     """
     unique = prompts.select("prompt_hash", "conversation").dropDuplicates(["prompt_hash"])
-    cache_path = str(cache_dir)
-    has_cache = (cache_dir / "_SUCCESS").exists() or any(cache_dir.glob("*.parquet"))
+    cache_path = cache_dir
+    has_cache = any(name == "_SUCCESS" or name.endswith(".parquet") for name, _, _, _ in fs.list(cache_dir))
     cache = spark.read.schema(CACHE_SCHEMA).parquet(cache_path) if has_cache else None
     missing = unique.join(cache.select("prompt_hash"), "prompt_hash", "left_anti") if cache is not None else unique
     missing = missing.cache()
@@ -140,9 +143,11 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
             log.info("[%s] LLM answers committed to the cache: chunk %d/%d", stage, i + 1, chunks)
     missing.unpersist()
     cache = spark.read.schema(CACHE_SCHEMA).parquet(cache_path).dropDuplicates(["prompt_hash"])
-    cols = [c for c in cache.columns if c != "stage" and (c != "logprobs" or sampling.logprobs)]
+    cols = [c for c in cache.columns if c not in ("stage", "dtype") and (c != "logprobs" or sampling.logprobs)]
     out = prompts.join(cache.select(*cols), "prompt_hash", "left")
     sent = cache.where(F.col("stage") == stage).join(unique.select("prompt_hash"), "prompt_hash")
     toks = sent.agg(F.sum("prompt_tokens"), F.sum("completion_tokens")).first()
     stats.prompt_tokens, stats.completion_tokens = int(toks[0] or 0), int(toks[1] or 0)
+    if stats.sent:
+        stats.dtypes = tuple(sorted(r[0] for r in sent.select("dtype").distinct().collect() if r[0]))
     return out, stats

@@ -96,6 +96,15 @@ def test_mlflow_run_has_params_metrics_artifacts(job):
     assert {f"report/{n}.png" for n in ("lengths", "verb_noun", "tag_coverage", "diversity")} <= report
     assert 0 < m["report.tag_coverage"] <= 1 and 0 <= m["report.verb_noun.coverage"] <= 1
     assert "report.r0.distinct_2" in m
+    # llm.dtype auto was resolved where the engine loaded, from this machine's CPU flags
+    from fanno_spark.llm.precision import read_cpu_info, resolve_dtype
+
+    want = resolve_dtype("auto", read_cpu_info(), gpu=False)[0]
+    assert run.data.params["llm.dtype"] == "auto"
+    assert run.data.tags["llm.dtype_resolved"] == want == json.loads((out / "metrics.json").read_text())[
+        "llm.dtype_resolved"]
+    assert json.loads((out / "llm_stats" / "pairs_r0.json").read_text())["pairs_r0.llm_dtype"] == want
+    assert set(pd.read_parquet(out / "llm_cache")["dtype"]) == {want}
 
 
 def test_exports_load_with_the_datasets_library_offline(job):

@@ -4,6 +4,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from fanno_spark.config import DocJudgeConfig
+from fanno_spark.fs import LocalFS
 from fanno_spark.llm.engine import EngineSpec
 from fanno_spark.llm.spark_generate import generate_cached
 from fanno_spark.prescreen import doc_judge
@@ -22,7 +23,7 @@ def test_judge_scores_decide_and_cache(spark, tmp_path):
     alive = docs.where(F.col("drop_reason").isNull())
     prompts = doc_judge.judge_prompts(alive, "fake", sampling, 500)
     assert prompts.count() == 40 and prompts.select("prompt_hash").distinct().count() == 40
-    generated, stats = generate_cached(spark, prompts, SPEC, sampling, tmp_path / "cache", "docs_judged")
+    generated, stats = generate_cached(spark, prompts, SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "docs_judged")
     assert stats.sent == 40
     out = {r["id"]: r for r in doc_judge.decide(docs, doc_judge.judge_scores(generated), cfg).collect()}
     assert out["gone"]["drop_reason"] == "too_few_words" and out["gone"]["judge_quality"] is None
@@ -34,5 +35,5 @@ def test_judge_scores_decide_and_cache(spark, tmp_path):
         assert r["drop_reason"] == want
     reasons = {r["drop_reason"] for r in out.values()}
     assert {"llm_low_quality", None} <= reasons  # the fake's spread exercises both sides
-    _, stats = generate_cached(spark, prompts, SPEC, sampling, tmp_path / "cache", "docs_judged")
+    _, stats = generate_cached(spark, prompts, SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "docs_judged")
     assert stats.sent == 0 and stats.cached == 40

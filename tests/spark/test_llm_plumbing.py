@@ -4,6 +4,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from fanno_spark.config import FilterConfig
+from fanno_spark.fs import LocalFS
 from fanno_spark.generate import stages as gen
 from fanno_spark.llm.engine import EngineSpec, Sampling
 from fanno_spark.llm.spark_generate import generate_cached
@@ -20,12 +21,12 @@ def docs(spark, n):
 def test_cache_sends_only_missing_prompts(spark, tmp_path):
     sampling = Sampling(max_tokens=16)
     prompts = gen.seed_prompts(docs(spark, 6), "fake", sampling, prompts_per_doc=2, seed=0, max_doc_chars=500)
-    out, stats = generate_cached(spark, prompts.limit(4), SPEC, sampling, tmp_path / "cache", "s1")
+    out, stats = generate_cached(spark, prompts.limit(4), SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "s1")
     assert stats.sent == 4 and stats.cached == 0 and out.where(F.col("text").isNull()).count() == 0
-    out, stats = generate_cached(spark, prompts, SPEC, sampling, tmp_path / "cache", "s1")
+    out, stats = generate_cached(spark, prompts, SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "s1")
     assert stats.prompts == 12 and stats.cached == 4 and stats.sent == 8
     assert out.count() == 12 and out.where(F.col("text").isNull()).count() == 0
-    _, stats = generate_cached(spark, prompts, SPEC, sampling, tmp_path / "cache", "s1")
+    _, stats = generate_cached(spark, prompts, SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "s1")
     assert stats.sent == 0 and stats.cached == 12  # a rerun pays nothing
     cache = spark.read.parquet(str(tmp_path / "cache"))
     assert cache.count() == cache.select("prompt_hash").distinct().count() == 12
@@ -91,7 +92,7 @@ def test_pair_judge_scores_drop_low_and_feed_rewards(spark, tmp_path):
     sampling = judge.judge_sampling(cfg)
     prompts = judge.judge_prompts(pairs, "fake", sampling, 500)
     assert prompts.count() == 16  # only valid pairs are judged
-    generated, stats = generate_cached(spark, prompts, SPEC, sampling, tmp_path / "cache", "judged_r0")
+    generated, stats = generate_cached(spark, prompts, SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "judged_r0")
     out = {r["instruction_id"]: r for r in judge.apply_scores(pairs, generated, cfg).collect()}
     assert out["bad"]["drop_reason"] == "truncated" and out["bad"]["judge_score"] is None
     scores = [out[f"i{n}"]["judge_score"] for n in range(16)]

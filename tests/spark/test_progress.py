@@ -5,6 +5,7 @@ import time
 import pytest
 from pyspark.sql import functions as F
 
+from fanno_spark.fs import LocalFS
 from fanno_spark.progress import StageProgress
 from fanno_spark.rundir import RunDir
 
@@ -13,7 +14,8 @@ pytestmark = pytest.mark.spark
 
 def test_progress_lines_while_a_stage_runs_then_silence(spark, tmp_path):
     lines = []
-    rd = RunDir(tmp_path, spark, log=lines.append, progress_interval_s=0.3)
+    fs = LocalFS()
+    rd = RunDir(fs.qualify(str(tmp_path)), spark, fs, log=lines.append, progress_interval_s=0.3)
     udf = F.udf(lambda x: time.sleep(0.4) or x, "long")  # a lambda pickles by value to the workers
     out = rd.stage("slow_stage", lambda: spark.range(0, 12, numPartitions=4).select(udf("id").alias("id")))
     assert out.count() == 12
