@@ -10,17 +10,8 @@ import logging
 import sys
 
 from .config import ConfigError, load_config
-from .pipeline import PRESCREEN_STAGES, NothingToGenerate
+from .pipeline import NothingToGenerate, UnknownStage, check_until
 from .redact import RedactingFilter, redact
-
-
-def _stage_name(value: str) -> str:
-    ok = value in PRESCREEN_STAGES or value == "final" or (
-        value.split("_r")[0] in ("instructions", "pairs", "judged") and value.split("_r")[-1].isdigit())
-    if not ok:
-        raise argparse.ArgumentTypeError(
-            f"unknown stage {value!r}; one of {', '.join(PRESCREEN_STAGES)}, instructions_rN, pairs_rN, judged_rN, final")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,7 +19,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML config (default: built-in local defaults)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
                    help="override one config value; repeatable")
-    p.add_argument("--until", type=_stage_name, default=None, help="stop after this stage")
+    p.add_argument("--until", default=None, metavar="STAGE",
+                   help="stop after this stage (a name of the plan the job prints; checked before Spark starts)")
     p.add_argument("--output", default=None, help="run directory (overrides output.dir)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in an existing run dir (completed stages and answered prompts are reused)")
@@ -86,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides, args.output)
     except ConfigError as exc:
         print(f"config error: {redact(str(exc))}", file=sys.stderr)
+        return 2
+    try:
+        check_until(cfg, args.until)
+    except UnknownStage as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
     from .config import input_on_driver_disk

@@ -8,6 +8,11 @@ from functools import cache
 from importlib import resources
 from string import Template
 
+from pyspark.sql import types as T
+
+# What a parser UDF returns per row: the parsed value, or null and the reason it was rejected.
+PARSED = T.StructType([T.StructField("value", T.StringType()), T.StructField("reason", T.StringType())])
+
 STYLE_HINTS = {"command": "an imperative command (e.g. 'Explain ...')", "question": "a direct question"}
 DOC_CLOSE = re.compile(r"<\s*/?\s*document\b[^>]*>", re.IGNORECASE)  # also "< /document>", attributes
 

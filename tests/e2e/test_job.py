@@ -16,11 +16,21 @@ ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--set", "sample.max_docs=12", "--set", "augment.rounds=1", "--set", "spark.master=local[2]"]
 
 
+def job_args(out: Path) -> list[str]:
+    """The run dir as a viewfs:// URI (Hadoop's ViewFileSystem mounted on out's parent): the real-model
+    job must not touch its run dir through local file APIs; the assertions read the mounted folder."""
+    mount = {"spark.hadoop.fs.viewfs.mounttable.joblake.link./runs": out.parent.as_uri()}
+    return ["--config", "conf/local.yaml", "--output", f"viewfs://joblake/runs/{out.name}", *SMALL,
+            "--set", f"spark.conf={json.dumps(mount)}", "--set", f"tracking.uri=sqlite:///{out / 'mlflow.db'}"]
+
+
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "run"
-    proc = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL])
+    out.mkdir()
+    proc = run_cli(job_args(out))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "plan: docs -> docs_scored -> docs_dedup -> docs_kept ->" in proc.stdout
     return out, proc.stdout
 
 
@@ -103,7 +113,7 @@ def test_mlflow_run_has_params_metrics_artifacts(job):
     assert run.data.params["llm.dtype"] == "auto"
     assert run.data.tags["llm.dtype_resolved"] == want == json.loads((out / "metrics.json").read_text())[
         "llm.dtype_resolved"]
-    assert json.loads((out / "llm_stats" / "pairs_r0.json").read_text())["pairs_r0.llm_dtype"] == want
+    assert json.loads((out / "metrics" / "pairs_r0.json").read_text())["pairs_r0.llm_dtype"] == want
     assert set(pd.read_parquet(out / "llm_cache")["dtype"]) == {want}
 
 
@@ -135,12 +145,11 @@ def test_rerun_resumes_without_new_llm_calls(job):
     cache_before = len(pd.read_parquet(out / "llm_cache"))
     metrics_before = json.loads((out / "metrics.json").read_text())
     final_before = len(pd.read_parquet(out / "final"))
-    refused = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL], timeout=600)
+    refused = run_cli(job_args(out), timeout=600)
     assert refused.returncode == 2 and "pass --resume to continue it" in refused.stderr
-    drift = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL, "--resume",
-                     "--set", "llm.temperature=0.5"], timeout=600)
+    drift = run_cli([*job_args(out), "--resume", "--set", "llm.temperature=0.5"], timeout=600)
     assert drift.returncode == 2 and "differs from the run's saved config.yaml in llm.temperature" in drift.stderr
-    proc = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL, "--resume"], timeout=600)
+    proc = run_cli([*job_args(out), "--resume"], timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "[pairs_r1] complete in run dir, skipped" in proc.stdout
     assert "LLM:" not in proc.stdout  # no stage reached the engine

@@ -5,7 +5,7 @@ from pyspark.sql import functions as F
 
 from fanno_spark.config import EmbedConfig, GraphConfig
 from fanno_spark.generate.diversity import mark_similar
-from fanno_spark.generate.stages import instruction_key
+from fanno_spark.generate.instruction_filter import instruction_key
 from fanno_spark.llm.model_store import embedding_model_path
 
 pytestmark = pytest.mark.spark

@@ -5,7 +5,7 @@ from pyspark.sql import functions as F
 
 from fanno_spark.config import FilterConfig
 from fanno_spark.fs import LocalFS
-from fanno_spark.generate import stages as gen
+from fanno_spark.generate import instruction_filter, instruction_prompts, responses
 from fanno_spark.llm.engine import EngineSpec, Sampling
 from fanno_spark.llm.spark_generate import generate_cached
 
@@ -20,7 +20,8 @@ def docs(spark, n):
 
 def test_cache_sends_only_missing_prompts(spark, tmp_path):
     sampling = Sampling(max_tokens=16)
-    prompts = gen.seed_prompts(docs(spark, 6), "fake", sampling, prompts_per_doc=2, seed=0, max_doc_chars=500)
+    prompts = instruction_prompts.seed_prompts(docs(spark, 6), "fake", sampling, prompts_per_doc=2, seed=0,
+                                               max_doc_chars=500)
     out, stats = generate_cached(spark, prompts.limit(4), SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "s1")
     assert stats.sent == 4 and stats.cached == 0 and out.where(F.col("text").isNull()).count() == 0
     out, stats = generate_cached(spark, prompts, SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "s1")
@@ -33,7 +34,7 @@ def test_cache_sends_only_missing_prompts(spark, tmp_path):
 
 
 def test_seed_prompts_carry_tags_and_distinct_hashes(spark):
-    prompts = gen.seed_prompts(docs(spark, 5), "fake", Sampling(max_tokens=8), 3, 0, 500).collect()
+    prompts = instruction_prompts.seed_prompts(docs(spark, 5), "fake", Sampling(max_tokens=8), 3, 0, 500).collect()
     assert len(prompts) == 15 and len({p["prompt_hash"] for p in prompts}) == 15
     assert all(p["task_type"] and p["difficulty"] and p["style"] in ("command", "question") for p in prompts)
 
@@ -53,9 +54,10 @@ def test_instruction_filter_reasons_and_pool_dedup(spark):
     generated = generated.withColumn("finish_reason", F.lit("stop")).withColumn("prompt_tokens", F.lit(1)) \
         .withColumn("completion_tokens", F.lit(1)).withColumn("conversation", F.lit("[]"))
     pool = spark.createDataFrame([("Summarise how rivers carve canyons over millions of years.",)], "instruction string") \
-        .withColumn("instruction_id", gen.instruction_key())
+        .withColumn("instruction_id", instruction_filter.instruction_key())
     cfg = FilterConfig(banned_words=("image", "know"))
-    out = {r["doc_id"]: r["drop_reason"] for r in gen.parse_and_filter_instructions(generated, pool, cfg, 1).collect()}
+    filtered = instruction_filter.parse_and_filter_instructions(generated, pool, cfg, 1)
+    out = {r["doc_id"]: r["drop_reason"] for r in filtered.collect()}
     assert out == {"d1": None, "d2": "duplicate_in_round", "d3": "banned_keyword", "d4": "too_short",
                    "d5": None, "d6": "duplicate_of_pool", "d7": "no_generation"}
 
@@ -70,7 +72,7 @@ def test_rag_prompt_carries_the_nearest_neighbour_document(spark):
     nn = {r["id"]: (r["neighbour_id"], r["neighbour_cosine"]) for r in nearest_neighbours(edges).collect()}
     assert nn == {"a": ("b", 0.91), "b": ("c", 0.95), "c": ("b", 0.95)}
     instr = spark.createDataFrame([("a", "Explain tides."), ("z", "Describe zeta.")], "doc_id string, instruction string")
-    rows = {r["doc_id"]: r for r in gen.rag_response_prompts(instr, kept, nearest_neighbours(edges), "fake",
+    rows = {r["doc_id"]: r for r in responses.rag_response_prompts(instr, kept, nearest_neighbours(edges), "fake",
                                                               Sampling(max_tokens=8), 500).collect()}
     conv_a = rows["a"]["conversation"]
     assert rows["a"]["rag_neighbour_id"] == "b"

@@ -1,0 +1,171 @@
+"""Walks a plan of stages over the run dir: skips completed stages, writes outputs, and records rows,
+timings, LLM numbers, kept/yield, drop reasons and rejects as hooks, the same way for every stage."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from .config import FannoConfig
+from .fs import FileSystem
+from .generate.ucb import UCBBandit
+from .llm.engine import EngineSpec, Sampling
+from .llm.spark_generate import generate_cached
+from .rundir import RunDir
+from .tracking import Tracker
+
+log = logging.getLogger("fanno_spark")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the plan. `build(ctx)` returns the stage's DataFrame (written to <run dir>/<name>)."""
+
+    name: str
+    inputs: tuple[str, ...]
+    build: Callable[[Context], DataFrame]
+    what: str  # one line: what the stage does (the printed plan, the README table)
+    round: int | None = None
+    decides: bool = False  # output carries drop_reason: kept/yield, reasons and rejects/<name> recorded
+    reasons: tuple[str, ...] | None = None  # only these drop reasons are this stage's own (judge)
+    splits: str | None = None  # the kept side of a split: rejects of input `splits` go to rejects/<rejects_as>
+    rejects_as: str | None = None
+    reason_prefix: str | None = None
+    skip_if: Callable[[Context], str | None] | None = None  # a reason not to run this round (and later ones)
+    restore: Callable[[Context], None] | None = None  # driver state of a completed stage, on resume
+    measure: Callable[[Context, DataFrame], None] | None = None  # extra metrics, saved with the stage's
+    after: Callable[[Context, DataFrame], None] | None = None  # runs every time (checks, exports)
+    partitions: int | None = None
+
+
+class StopAfter(Exception):
+    """Raised when --until names the stage just completed."""
+
+
+@dataclass
+class Context:
+    """What stages share, passed explicitly: outputs by stage name, the driver's bandit, the LLM."""
+
+    spark: SparkSession
+    cfg: FannoConfig
+    rd: RunDir
+    fs: FileSystem
+    tracker: Tracker | None
+    model: str  # the logical model id used in prompt-cache keys
+    spec: EngineSpec
+    outputs: dict[str, DataFrame] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    info: dict[str, str] = field(default_factory=dict)
+    bandit: UCBBandit | None = None
+
+    def out(self, name: str) -> DataFrame:
+        return self.outputs[name]
+
+    def metric(self, key: str, value: float) -> None:
+        self.metrics[key] = float(value)
+        if self.tracker:
+            self.tracker.log_metrics({key: value})
+
+    def note(self, key: str, value: str) -> None:
+        """A string fact about the run (e.g. the dtype the engines resolved): metrics.json + MLflow tag."""
+        self.info[key] = value
+        if self.tracker:
+            self.tracker.set_tag(key, value)
+
+    def sampling(self, max_tokens: int) -> Sampling:
+        return Sampling(max_tokens=max_tokens, temperature=self.cfg.llm.temperature, top_p=self.cfg.llm.top_p,
+                        seed=self.cfg.llm.seed)
+
+    def generate(self, prompts: DataFrame, sampling: Sampling, stage: str) -> DataFrame:
+        """Prompts through the engine with the run's prompt cache; LLM numbers kept for the stage."""
+        self.spark.sparkContext.setJobGroup(stage, f"fanno-spark LLM {stage}", interruptOnCancel=True)
+        start = time.time()
+        llm = self.cfg.llm
+        out, stats = generate_cached(self.spark, prompts, self.spec, sampling, self.rd.uri("llm_cache"), self.fs,
+                                     stage, partitions=llm.partitions, batch_size=llm.batch_size,
+                                     gpus_per_task=llm.gpu_per_task, cpus_per_task=llm.cpus_per_task,
+                                     commit_every=llm.commit_every)
+        numbers = stats.as_metrics(stage)
+        for k, v in numbers.items():
+            self.metric(k, v)
+        if stats.dtypes:  # resolved on the executors; llm.dtype in the config may say "auto"
+            numbers[f"{stage}.llm_dtype"] = ",".join(stats.dtypes)
+            self.note(f"{stage}.llm_dtype", numbers[f"{stage}.llm_dtype"])
+            seen = set(filter(None, self.info.get("llm.dtype_resolved", "").split(",")))
+            self.note("llm.dtype_resolved", ",".join(sorted(seen | set(stats.dtypes))))
+        log.info("[%s] LLM: %d prompts, %d from cache, %d sent, %d completion tokens in %.1fs (dtype %s)",
+                 stage, stats.prompts, stats.cached, stats.sent, stats.completion_tokens, time.time() - start,
+                 ",".join(stats.dtypes) or "n/a")
+        return out
+
+
+def _record(ctx: Context, st: Stage, df: DataFrame) -> None:
+    """The bookkeeping every stage gets: rows, seconds, kept/yield, reasons, rejects (+ its own measure)."""
+    rd = ctx.rd
+    rows = rd.counts.get(st.name)
+    ctx.metric(f"{st.name}.rows", rows if rows is not None else df.count())
+    if st.name in rd.timings:
+        ctx.metric(f"{st.name}.seconds", rd.timings[st.name])
+    if st.splits:  # the split: rejected rows of the input, counted by reason, written aside
+        decided = ctx.out(st.splits)
+        _reasons(ctx, decided, st.reason_prefix or st.name)
+        rd.write_parquet_once(f"rejects/{st.rejects_as or st.name}", decided.where(F.col("drop_reason").isNotNull()))
+    if st.decides:
+        own = df.where(F.col("drop_reason").isin(*st.reasons)) if st.reasons else df
+        kept = df.where(F.col("drop_reason").isNull()).count()
+        ctx.metric(f"{st.name}.kept", kept)
+        total = ctx.metrics.get(f"{st.name}.rows")
+        if total:
+            ctx.metric(f"{st.name}.yield", kept / total)
+        _reasons(ctx, own, st.name)
+        rd.write_parquet_once(f"rejects/{st.name}", own.where(F.col("drop_reason").isNotNull()))
+    if st.measure:
+        st.measure(ctx, df)
+
+
+def _finish(ctx: Context, st: Stage, df: DataFrame, before: tuple[dict, dict]) -> None:
+    """Record a stage's numbers once, when it completes, into metrics/<stage>.json; a resumed run reloads
+    them (what the dataset cost, LLM calls included) instead of recounting every earlier stage."""
+    saved = f"metrics/{st.name}.json"
+    if st.name not in ctx.rd.timings and ctx.rd.exists(saved):  # completed by an earlier run
+        for k, v in ctx.rd.read_json(saved).items():
+            (ctx.note if isinstance(v, str) else ctx.metric)(k, v)
+        return
+    _record(ctx, st, df)
+    numbers = {k: v for k, v in ctx.metrics.items() if before[0].get(k) != v}
+    numbers.update({k: v for k, v in ctx.info.items() if before[1].get(k) != v})
+    ctx.rd.write_json(saved, numbers)
+
+
+def _reasons(ctx: Context, df: DataFrame, prefix: str) -> None:
+    for row in df.where(F.col("drop_reason").isNotNull()).groupBy("drop_reason").count().collect():
+        ctx.metric(f"{prefix}.dropped.{row['drop_reason']}", row["count"])
+
+
+def run_plan(ctx: Context, plan: list[Stage], until: str | None = None) -> None:
+    """Run the plan top to bottom. A stage whose round is not needed (skip_if) ends its round and every
+    later one; the stages after the rounds (final) still run."""
+    stopped_round: int | None = None
+    for st in plan:
+        if st.round is not None and stopped_round is not None and st.round >= stopped_round:
+            continue
+        if ctx.rd.done(st.name):
+            if st.restore:
+                st.restore(ctx)
+        elif st.skip_if and (why := st.skip_if(ctx)):
+            log.info("%s: no more rounds", why)
+            stopped_round = st.round
+            continue
+        before = dict(ctx.metrics), dict(ctx.info)
+        df = ctx.rd.stage(st.name, lambda st=st: st.build(ctx), st.partitions)
+        ctx.outputs[st.name] = df
+        _finish(ctx, st, df, before)
+        if st.after:
+            st.after(ctx, df)
+        if until == st.name:
+            raise StopAfter(st.name)

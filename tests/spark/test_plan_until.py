@@ -1,0 +1,43 @@
+"""--until with every stage name of the plan, for two configs: each call runs exactly up to the named
+stage (resuming the earlier ones), and the plan's next stage is not started. Fake engine, real Spark."""
+
+import shutil
+
+import pytest
+
+from fanno_spark.config import load_config
+from fanno_spark.fs import HadoopFS
+from fanno_spark.pipeline import build_plan, run_job
+
+pytestmark = pytest.mark.spark
+SMALL = ["llm.engine=fake", "llm.model=fake", "input.max_docs=40", "sample.max_docs=3", "report.enabled=false",
+         "filter.max_similarity=null"]
+
+
+def _walk(spark, cfg, run_dir, skip=()):
+    fs = HadoopFS(spark)
+    uri = fs.qualify(str(run_dir))
+    plan = [s.name for s in build_plan(cfg)]
+    for i, name in enumerate(plan):
+        if name in skip:
+            continue
+        result = run_job(spark, cfg, uri, fs, None, until=name)
+        assert (run_dir / name / "_SUCCESS").exists(), name
+        if i + 1 < len(plan):
+            assert not (run_dir / plan[i + 1]).exists(), (name, plan[i + 1])
+            assert result.final_dir is None
+    return plan
+
+
+def test_until_every_stage_for_two_configs(spark, tmp_path):
+    on = load_config("conf/local.yaml", [*SMALL, "doc_judge.enabled=true", "judge.enabled=true",
+                                         "judge.min_score=1.0", "augment.rounds=2"])
+    plan_on = _walk(spark, on, tmp_path / "on")
+    assert "docs_judged" in plan_on and "ucb_pick_r2" in plan_on
+    # Judges off, 1 round: the rules' pre-screen stages are the same work, so they start from a copy.
+    off = load_config("conf/local.yaml", SMALL)
+    for name in ("docs", "docs_scored", "docs_dedup"):
+        shutil.copytree(tmp_path / "on" / name, tmp_path / "off" / name)
+    plan_off = _walk(spark, off, tmp_path / "off", skip=("docs", "docs_scored", "docs_dedup"))
+    assert "docs_judged" not in plan_off and plan_off[-2:] == ["ucb_update_r1", "final"]
+    assert not (tmp_path / "off" / "judged_r0").exists() and (tmp_path / "off" / "export" / "alpaca.json").exists()

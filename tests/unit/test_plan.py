@@ -1,0 +1,79 @@
+"""The declarative plan: stage names and order per config, --until checked against it (before Spark),
+and the README's stage table kept equal to it."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fanno_spark.config import load_config
+from fanno_spark.pipeline import UnknownStage, build_plan, check_until, disabled_stages, plan_line
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cfg(*overrides):
+    return load_config("conf/local.yaml", list(overrides))
+
+
+CONFIGS = {
+    "judges off, 1 round": cfg(),
+    "judges on, 2 rounds": cfg("doc_judge.enabled=true", "judge.enabled=true", "augment.rounds=2"),
+}
+
+
+def test_default_plan_reads_as_the_fanno_flow():
+    assert plan_line(cfg()) == (
+        "docs -> docs_scored -> docs_dedup -> docs_kept -> docs_vec -> edges -> communities -> docs_selected -> "
+        "instructions_r0 -> pairs_r0 -> ucb_update_r0 -> ucb_pick_r1 -> instructions_r1 -> pairs_r1 -> "
+        "ucb_update_r1 -> final")
+    full = [s.name for s in build_plan(CONFIGS["judges on, 2 rounds"])]
+    assert full[3] == "docs_judged"
+    assert full[-6:] == ["ucb_pick_r2", "instructions_r2", "pairs_r2", "judged_r2", "ucb_update_r2", "final"]
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_every_stage_reads_only_earlier_stages_and_every_name_is_a_valid_until(name):
+    plan = build_plan(CONFIGS[name])
+    seen = set()
+    for st in plan:
+        assert st.name not in seen
+        assert set(st.inputs) <= seen, (st.name, st.inputs)
+        seen.add(st.name)
+        check_until(CONFIGS[name], st.name)  # no error
+    assert not set(disabled_stages(CONFIGS[name])) & seen
+
+
+@pytest.mark.parametrize("until, config, message", [
+    ("docs_judged", cfg(), r"that stage is off in this config \(doc_judge.enabled: false\)"),
+    ("judged_r0", cfg(), r"that stage is off in this config \(judge.enabled: false\)"),
+    ("instructions_r3", cfg(), r"this config runs rounds 0\.\.1 \(augment.rounds\)"),
+    ("ucb_pick_r0", cfg(), r"this config runs rounds 0\.\.1"),
+    ("pairs", cfg(), r"unknown stage; this config's stages: docs, docs_scored"),
+])
+def test_until_outside_the_plan_is_one_line(until, config, message):
+    with pytest.raises(UnknownStage, match=message):
+        check_until(config, until)
+
+
+def test_cli_refuses_a_disabled_until_before_spark_starts(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "fanno_spark", "--config", "conf/local.yaml", "--output",
+                           str(tmp_path / "r"), "--until", "docs_judged"], cwd=ROOT, text=True,
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: --until docs_judged: that stage is off in this config (doc_judge.enabled: false)"]
+    assert not (tmp_path / "r").exists()
+
+
+def test_readme_stage_table_matches_the_plan():
+    text = (ROOT / "README.md").read_text()
+    table = text.split("| stage (folder in the run dir) |", 1)[1].split("\n\n", 1)[0]
+    listed = []
+    for line in table.splitlines()[2:]:
+        listed += re.findall(r"`([a-z_0-9N]+)`", line.split("|")[1])
+    plan = [s.name for s in build_plan(CONFIGS["judges on, 2 rounds"])]
+    general = list(dict.fromkeys(re.sub(r"_r[1-9]\d*$", "_rN", n) for n in plan))
+    assert listed == general
