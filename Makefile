@@ -75,7 +75,7 @@ $(BENCH_STAMP): requirements/bench.txt $(STAMP)
 	$(PY) -m pip install -q --no-deps -r requirements/bench.txt > $(VENV)/pip.log 2>&1 || { grep -v "^WARNING: Location" $(VENV)/pip.log; exit 1; }
 	rm -f $(VENV)/.bench-* && touch $@
 
-bench: install $(BENCH_STAMP) ## benchmarks P1 prescreen vs datatrove, P2 Spark vs direct vLLM tok/s, P3 graph+LPA 10k vs 100k, P4 LLM calls per pair -> bench/results.md
+bench: install $(BENCH_STAMP) ## benchmarks P1 prescreen vs datatrove, P2 vLLM tok/s per dtype + Spark vs direct, P3 graph+LPA, P4 LLM calls per pair, P5 MiniLM docs/s per precision -> bench/results.md
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: install ## ruff

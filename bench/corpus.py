@@ -62,5 +62,27 @@ def build(n_docs: int = 25_000, shards: int = 2, min_words: int = 20) -> Path:
     return out
 
 
+def pages(n_pages: int, min_chars: int = 2000, max_chars: int = 8000) -> list[dict]:
+    """Full-length pages of real prose: the docstrings of one source file joined in file order (as a
+    module's documentation page reads), cut into pages of min_chars..max_chars characters."""
+    roots = [Path(sysconfig.get_paths()["stdlib"]), Path(sysconfig.get_paths()["purelib"])]
+    out: list[dict] = []
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            page: list[str] = []
+            size = 0
+            for _, doc in _docstrings(path, 5):
+                page.append(doc)
+                size += len(doc) + 2
+                if size >= min_chars:
+                    text = "\n\n".join(page)[:max_chars]
+                    out.append({"id": f"p{len(out):07d}", "url": f"py://{path.relative_to(root)}#{len(out)}",
+                                "text": text})
+                    page, size = [], 0
+                    if len(out) >= n_pages:
+                        return out
+    return out
+
+
 if __name__ == "__main__":
     print(build(int(sys.argv[1]) if len(sys.argv) > 1 else 25_000))

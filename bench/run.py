@@ -58,7 +58,7 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="P1,P2,P3,P4")
+    ap.add_argument("--only", default="P1,P2,P3,P4,P5")
     ap.add_argument("--docs", type=int, default=25_000)
     ap.add_argument("--sizes", default="10000,100000")
     args = ap.parse_args()
@@ -78,6 +78,10 @@ def main() -> None:
         from . import p2_generation
 
         rows += p2_generation.run(spark)
+    if "P5" in only:
+        from . import p5_embed
+
+        rows += p5_embed.run(spark)
     if "P4" in only:
         from . import p4_calls
 
