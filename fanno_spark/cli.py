@@ -63,6 +63,11 @@ def summary(metrics: dict[str, float]) -> str:
     lines += [f"dropped {k.replace('.dropped.', ': ')} = {int(v)}" for k, v in drops]
     if "final.llm_calls_per_pair" in metrics:
         lines.append(f"LLM calls per final pair: {metrics['final.llm_calls_per_pair']:.2f}")
+    quality = [(k, v) for k, v in sorted(metrics.items()) if k.startswith("report.") and not k.startswith("report.r")]
+    rounds = [(k, v) for k, v in sorted(metrics.items()) if k.startswith("report.r") and k.split(".")[1][1:].isdigit()
+              and k.endswith(("mean_cosine", "max_cosine"))]
+    if quality:
+        lines.append("data quality: " + ", ".join(f"{k.removeprefix('report.')} {v:.3f}" for k, v in quality + rounds))
     return "\n".join(lines)
 
 

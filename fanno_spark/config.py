@@ -109,8 +109,16 @@ class SampleConfig:
 
 @dataclass(frozen=True)
 class TagsConfig:
-    prompts_per_doc: int = 1
+    # tag combinations per seed document, up to all 96 (FANNO: every combination on every seed document)
+    prompts_per_doc: int = 96
     seed: int = 42
+
+
+@dataclass(frozen=True)
+class PromptsConfig:
+    # fanno: FANNO's published prompts (tag definitions, "cannot see the paragraph", think-different rules);
+    # compact: short prompts with a one-shot example, written for very small models
+    style: str = "fanno"
 
 
 @dataclass(frozen=True)
@@ -120,14 +128,14 @@ class LLMConfig:
     # auto: decided where the engine loads: GPU -> the model's dtype, CPU with avx512_bf16/amx_bf16 ->
     # bfloat16, any other CPU -> float32 (emulated bf16 ran 4x slower on an AVX2-only EPYC)
     dtype: str = "auto"
-    max_model_len: int = 2048
+    max_model_len: int = 4096  # prompt + FANNO's 2,048 new tokens
     enforce_eager: bool = True
     gpu_memory_utilization: float = 0.85
     tensor_parallel_size: int = 1
     partitions: int = 1  # one engine per partition; local runs keep one
     batch_size: int = 64
     commit_every: int = 2048  # prompts per cache commit: a killed job loses at most one such chunk
-    temperature: float = 0.7
+    temperature: float = 0.0  # FANNO decodes greedily
     top_p: float = 0.9
     seed: int = 0
     max_doc_chars: int = 1500
@@ -147,27 +155,31 @@ class LLMConfig:
 
 @dataclass(frozen=True)
 class FilterConfig:
-    min_words: int = 4
+    # FANNO's hard filter (generate/instruction_rules.py, whole-word keywords, letter ratio without
+    # spaces) plus the not-a-request rule; each rule a counted drop_reason
+    fanno_rules: bool = True
+    ascii_only: bool = True  # FANNO drops any non-ASCII instruction; set false for other languages
+    require_request: bool = True  # drop text that is no question or imperative (English verb lexicon)
+    min_words: int = 3  # not FANNO's (it has only "< 5 words without . or ?"): 1-2 word lines are junk
     max_words: int = 150
     # MiniLM cosine at or above which a new instruction repeats the pool (or an earlier one of its
-    # round) and goes; null turns the embedding diversity filter off
+    # round) and goes; FANNO's threshold 0.9; null turns the embedding diversity filter off
     max_similarity: float | None = 0.9
-    banned_words: tuple[str, ...] = (
-        "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
-        "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram", "diagrams",
-    )
+    banned_words: tuple[str, ...] = ()  # extra whole-word keywords of your own -> banned_keyword
 
 
 @dataclass(frozen=True)
 class SeedsConfig:
-    max_tokens: int = 96
+    docs: int = 10  # the first N selected documents seed the pool (FANNO's seed_docs_num)
+    max_tokens: int = 2048  # FANNO's
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    rounds: int = 1  # the round limit
-    target_pairs: int | None = None  # stop earlier once this many valid pairs exist
-    max_tokens: int = 96
+    rounds: int = 5  # the round limit (rounds also end when the selected documents run out)
+    window: int = 200  # unseen selected documents per round (FANNO's window_size)
+    target_pairs: int | None = 1000  # stop once the pool has this many valid pairs (FANNO's limit_size)
+    max_tokens: int = 2048
     fewshot_k: int = 3
     top_fraction: float = 0.05
     ucb_c: float = 3.0
@@ -177,7 +189,7 @@ class AugmentConfig:
 @dataclass(frozen=True)
 class RespondConfig:
     mode: str = "direct"  # direct: the instruction alone; rag: + its document and its nearest neighbour
-    max_tokens: int = 384  # 256 truncated 14 of 76 SmolLM2 answers on the bundled corpus (each a wasted call)
+    max_tokens: int = 2048  # FANNO's; conf/local.yaml caps it for the CPU model
     max_doc_chars: int = 1200  # rag: per document in the prompt
 
 
@@ -233,6 +245,7 @@ class FannoConfig:
     graph: GraphConfig = field(default_factory=GraphConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     tags: TagsConfig = field(default_factory=TagsConfig)
+    prompts: PromptsConfig = field(default_factory=PromptsConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
     seeds: SeedsConfig = field(default_factory=SeedsConfig)
@@ -252,11 +265,13 @@ CHOICES = {
     "llm.dtype": ("auto", "bfloat16", "float16", "float32"),
     "embed.precision": ("auto", "bfloat16", "float16", "float32"),
     "respond.mode": ("direct", "rag"),
+    "prompts.style": ("fanno", "compact"),
     "spark.graphframes": ("bundled", "provided"),
 }
 POSITIVE = ("embed.batch_size", "graph.lsh_num_tables", "graph.lpa_max_iter", "sample.per_community",
             "sample.max_docs", "tags.prompts_per_doc", "llm.partitions", "llm.batch_size",
-            "llm.max_model_len", "seeds.max_tokens", "augment.max_tokens", "augment.fewshot_k",
+            "llm.max_model_len", "seeds.max_tokens", "augment.max_tokens", "augment.fewshot_k", "augment.window",
+            "seeds.docs",
             "respond.max_tokens", "spark.shuffle_partitions", "graph.lsh_bucket_length",
             "input.max_doc_chars", "dedup.shingle_words", "dedup.minhash_tables", "graph.cell_size",
             "graph.nprobe", "graph.kmeans_iter", "graph.train_sample", "graph.checkpoint_interval",

@@ -25,6 +25,7 @@ from .config import FannoConfig, flatten, to_dict
 from .fs import FileSystem, staging_dir
 from .generate import diversity, instruction_filter, instruction_prompts, responses
 from .generate import judge as pair_judge
+from .generate.prompts import request_text
 from .generate.ucb import UCBBandit, minmax
 from .io.readers import read_corpus
 from .llm.engine import EngineSpec
@@ -105,17 +106,32 @@ def _pool(ctx: Context, before_round: int) -> DataFrame | None:
     return pool
 
 
+def window(cfg: FannoConfig, r: int) -> tuple[int, int]:
+    """[start, end) of selection_order that round r reads: the seed documents, then per augmentation
+    round a fresh window of unseen documents (FANNO's window_size), so no document serves two rounds."""
+    if r == 0:
+        return 0, cfg.seeds.docs
+    start = cfg.seeds.docs + (r - 1) * cfg.augment.window
+    return start, start + cfg.augment.window
+
+
+def _window_docs(ctx: Context, r: int) -> DataFrame:
+    start, end = window(ctx.cfg, r)
+    order = F.col("selection_order")
+    return ctx.out("docs_selected").where((order >= start) & (order < end))
+
+
 def _instructions(ctx: Context, r: int) -> DataFrame:
     cfg, name = ctx.cfg, f"instructions_r{r}"
-    selected = ctx.out("docs_selected")
+    docs = _window_docs(ctx, r)
     if r == 0:
         sampling = ctx.sampling(cfg.seeds.max_tokens)
-        prompts = instruction_prompts.seed_prompts(selected, ctx.model, sampling, cfg.tags.prompts_per_doc,
-                                                   cfg.tags.seed, cfg.llm.max_doc_chars)
+        prompts = instruction_prompts.seed_prompts(docs, ctx.model, sampling, cfg.tags.prompts_per_doc,
+                                                   cfg.tags.seed, cfg.llm.max_doc_chars, cfg.prompts.style)
     else:
         sampling = ctx.sampling(cfg.augment.max_tokens)
-        prompts = instruction_prompts.augment_prompts(selected, ctx.out(f"ucb_pick_r{r}"), ctx.model, sampling, r,
-                                                      cfg.augment.seed, cfg.llm.max_doc_chars)
+        prompts = instruction_prompts.augment_prompts(docs, ctx.out(f"ucb_pick_r{r}"), ctx.model, sampling, r,
+                                                      cfg.augment.seed, cfg.llm.max_doc_chars, cfg.prompts.style)
     pool = _pool(ctx, r)
     cands = instruction_filter.parse_and_filter_instructions(ctx.generate(prompts, sampling, name), pool,
                                                              cfg.filter, r)
@@ -131,9 +147,9 @@ def _pairs(ctx: Context, r: int) -> DataFrame:
     kept = ctx.out(f"instructions_r{r}").where(F.col("drop_reason").isNull()).drop("drop_reason")
     if cfg.respond.mode == "rag":
         prompts = responses.rag_response_prompts(kept, ctx.out("docs_kept"), graph.nearest_neighbours(ctx.out("edges")),
-                                                 ctx.model, sampling, cfg.respond.max_doc_chars)
+                                                 ctx.model, sampling, cfg.respond.max_doc_chars, cfg.prompts.style)
     else:
-        prompts = responses.response_prompts(kept, ctx.model, sampling).withColumn(
+        prompts = responses.response_prompts(kept, ctx.model, sampling, cfg.prompts.style).withColumn(
             "rag_neighbour_id", F.lit(None).cast("string"))
     return responses.parse_responses(ctx.generate(prompts, sampling, f"pairs_r{r}"))
 
@@ -206,6 +222,9 @@ def _ucb_update(ctx: Context, r: int) -> DataFrame:
 
 
 def _no_round_needed(ctx: Context, r: int) -> str | None:
+    start, _ = window(ctx.cfg, r)
+    if start >= ctx.metrics.get("docs_selected.rows", 0):
+        return f"round {r} skipped: the selected documents ran out after {start} (sample.max_docs)"
     target = ctx.cfg.augment.target_pairs
     if target:
         have = sum(ctx.metrics.get(f"{pairs_stage(ctx.cfg, q)}.kept", 0) for q in range(r))
@@ -224,7 +243,7 @@ def _ucb_pick(ctx: Context, r: int) -> DataFrame:
         _load_bandit(picked_file)(ctx)
         picks = ctx.rd.read_json(picks_file)
     else:
-        doc_ids = [row["id"] for row in ctx.out("docs_selected").select("id").collect()]  # sample.max_docs rows
+        doc_ids = [row["id"] for row in _window_docs(ctx, r).select("id").collect()]  # augment.window rows
         picks = ctx.bandit.choose(doc_ids, round_no=r)
         ctx.rd.write_json(picks_file, picks)
         _save_bandit(ctx, picked_file)
@@ -243,7 +262,7 @@ def _final(ctx: Context) -> DataFrame:
         valid = valid.withColumn("judge_score", F.lit(None).cast("double"))
     urls = ctx.out("docs_selected").select(F.col("id").alias("doc_id"), F.col("url").alias("doc_url"))
     return (valid.join(urls, "doc_id", "left")
-            .select("instruction", F.lit("").alias("input"), "output", "doc_id", "doc_url", "community",
+            .select("instruction", "input", "output", "doc_id", "doc_url", "community",
                     "task_type", "difficulty", "style", "round", "fewshot_ids", "instruction_id",
                     "instruction_prompt_hash", "response_prompt_hash", "instruction_tokens", "response_tokens",
                     "rag_neighbour_id", "judge_score")
@@ -258,9 +277,10 @@ def _export(ctx: Context, final: DataFrame) -> None:
     with open(out / "alpaca.json", "w") as alpaca, open(out / "messages.jsonl", "w") as messages:
         alpaca.write("[\n")
         for row in final.toLocalIterator():
-            rec = {"instruction": row["instruction"], "input": row["input"], "output": row["output"]}
+            rec = {"instruction": row["instruction"], "input": row["input"] or "", "output": row["output"]}
             alpaca.write((",\n" if n else "") + json.dumps(rec, ensure_ascii=False))
-            msgs = [{"role": "user", "content": row["instruction"]}, {"role": "assistant", "content": row["output"]}]
+            msgs = [{"role": "user", "content": request_text(row["instruction"], row["input"])},
+                    {"role": "assistant", "content": row["output"]}]
             messages.write(json.dumps({"messages": msgs, "doc_id": row["doc_id"]}, ensure_ascii=False) + "\n")
             n += 1
         alpaca.write("\n]\n")
@@ -280,7 +300,8 @@ def _report(ctx: Context, final: DataFrame) -> None:
     ctx.spark.sparkContext.setJobGroup("report", "fanno-spark data report", interruptOnCancel=True)
     start = time.time()
     local = staging_dir("fanno-report-")  # matplotlib writes local files; then they go to the run dir
-    metrics, pngs = build_report(final, local, ctx.cfg.report, ctx.cfg.embed, embedding_model_path())
+    metrics, pngs = build_report(final, local, ctx.cfg.report, ctx.cfg.embed, embedding_model_path(),
+                                 ctx.cfg.filter.max_similarity or 0.9)
     for k, v in metrics.items():
         ctx.metric(k, v)
     for f in [*pngs, local / "report.json"]:

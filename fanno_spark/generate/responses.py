@@ -18,16 +18,20 @@ def _parse_response_udf(text: pd.Series, finish: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"value": [p[0] for p in parsed], "reason": [p[1] for p in parsed]})
 
 
-def response_prompts(instructions: DataFrame, model: str, sampling: Sampling) -> DataFrame:
-    """Direct mode: the instruction alone."""
-    conv = F.udf(prompts.respond_conversation, T.StringType())
+def _input_col(df: DataFrame):
+    return F.col("input") if "input" in df.columns else F.lit(None).cast("string")
+
+
+def response_prompts(instructions: DataFrame, model: str, sampling: Sampling, style: str = "fanno") -> DataFrame:
+    """Direct mode: the instruction (with its input below it, as FANNO's q2a)."""
+    conv = F.udf(lambda i, x: prompts.respond_conversation(i, x, style), T.StringType())
     phash = F.udf(lambda c: prompt_key(model, sampling, c), T.StringType())
-    return instructions.withColumn("conversation", conv("instruction")).withColumn(
+    return instructions.withColumn("conversation", conv("instruction", _input_col(instructions))).withColumn(
         "prompt_hash", phash("conversation"))
 
 
 def rag_response_prompts(instructions: DataFrame, docs: DataFrame, neighbours: DataFrame, model: str,
-                         sampling: Sampling, max_doc_chars: int) -> DataFrame:
+                         sampling: Sampling, max_doc_chars: int, style: str = "fanno") -> DataFrame:
     """RAG mode: instruction + its document + that document's nearest neighbour from the similarity
     graph. docs(id, text) must hold every kept document (a neighbour need not be a selected one);
     `rag_neighbour_id` records which neighbour was used (null: the document has no edge)."""
@@ -38,9 +42,10 @@ def rag_response_prompts(instructions: DataFrame, docs: DataFrame, neighbours: D
            .join(texts.select(F.col("id").alias("doc_id"), F.col("text").alias("_doc")), "doc_id", "left")
            .join(texts.select(F.col("id").alias("rag_neighbour_id"), F.col("text").alias("_nb")),
                  "rag_neighbour_id", "left"))
-    conv = F.udf(lambda i, d, n: prompts.respond_rag_conversation(i, d, n, max_doc_chars), T.StringType())
+    conv = F.udf(lambda i, x, d, n: prompts.respond_rag_conversation(i, d, n, max_doc_chars, x, style),
+                 T.StringType())
     phash = F.udf(lambda c: prompt_key(model, sampling, c), T.StringType())
-    return (ctx.withColumn("conversation", conv("instruction", "_doc", "_nb")).drop("_doc", "_nb")
+    return (ctx.withColumn("conversation", conv("instruction", _input_col(ctx), "_doc", "_nb")).drop("_doc", "_nb")
             .withColumn("prompt_hash", phash("conversation")))
 
 

@@ -1,8 +1,10 @@
 """Driver-side UCB bandit that picks few-shot examples for augmentation (FANNO, bugs fixed).
 
-value(arm) = reward + c * sqrt(2 ln T / (count + 1)); per document, k examples are drawn at random
-from the top `top_fraction` of arms (at least k). Unlike FANNO's code, rewards are updated from the
-data each round produces, and any pool size >= 1 works.
+value(arm) = reward + c * sqrt(2 ln T / (count + 1)) with FANNO's T = pool size + few-shot picks so far
+(src/utils/ucb_utils.py: total_attempts starts at sum(cnt) + len(seeds) and grows by one per pick);
+per document, k examples are drawn at random from the top `top_fraction` of arms (at least k, where
+FANNO's int(0.05 * n) < k fails). Unlike FANNO's code, rewards are updated from the data each round
+produces, and any pool size >= 1 works.
 """
 
 from __future__ import annotations
@@ -34,8 +36,12 @@ class UCBBandit:
         if arm_id not in self.arms:
             self.arms[arm_id] = Arm(text=text, reward=float(reward), observations=1)
 
-    def value(self, arm: Arm) -> float:
-        total = max(self.t, 1)
+    def total(self) -> int:
+        """FANNO's T: arms in the pool plus every few-shot pick made so far."""
+        return len(self.arms) + sum(a.count for a in self.arms.values())
+
+    def value(self, arm: Arm, total: int | None = None) -> float:
+        total = max(total if total is not None else self.total(), 1)
         return arm.reward + self.c * math.sqrt(2.0 * math.log(total) / (arm.count + 1))
 
     def choose(self, doc_ids: list[str], round_no: int = 0) -> dict[str, list[str]]:
@@ -44,14 +50,16 @@ class UCBBandit:
             raise ValueError("UCB has no arms: the seed pool is empty")
         rng = random.Random(f"{self.seed}:{round_no}")
         picks: dict[str, list[str]] = {}
+        total = self.total()
         for doc_id in sorted(doc_ids):
-            ranked = sorted(self.arms, key=lambda a: (-self.value(self.arms[a]), a))
+            ranked = sorted(self.arms, key=lambda a: (-self.value(self.arms[a], total), a))
             k = min(self.k, len(ranked))
             top = ranked[:max(k, math.ceil(self.top_fraction * len(ranked)))]
             chosen = rng.sample(top, k)
             for arm_id in chosen:
                 self.arms[arm_id].count += 1
-            self.t += 1
+                total += 1  # FANNO: one attempt per pick
+            self.t += 1  # documents served
             picks[doc_id] = chosen
         return picks
 

@@ -179,6 +179,8 @@ class FakeEngine:
             doc = re.search(r"<document>\n(.*?)\n</document>", last, re.DOTALL)
             words = (doc.group(1) if doc else last).split()
             text = f"Explain how {' '.join(words[:6])} relates to topic {digest}?"
+            if digest[0] in "0123":  # a quarter ask about a given sentence: FANNO's `input` on the next line
+                text = f"Rewrite the following sentence in plain words ({digest}):\n{' '.join(words[6:14])}"
             lps = None
             if sampling.logprobs:  # a deterministic yes/no split from the digest
                 p_yes = int(digest[:2], 16) / 255 * 0.98 + 0.01

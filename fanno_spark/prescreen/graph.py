@@ -154,7 +154,7 @@ def label_propagation(vertices: DataFrame, edges: DataFrame, cfg: GraphConfig) -
 
 
 def sample_per_community(docs: DataFrame, cfg: SampleConfig) -> DataFrame:
-    """Up to k documents per community, then round-robin across communities up to max_docs.
+    """Up to k documents per community, then round-robin across communities up to max_docs (in that order).
 
     Ordering by a seeded hash makes the choice reproducible and independent of partitioning.
     """
@@ -163,7 +163,9 @@ def sample_per_community(docs: DataFrame, cfg: SampleConfig) -> DataFrame:
         Window.partitionBy("community").orderBy(key, "id")))
     kept = ranked.where(F.col("community_rank") <= cfg.per_community)
     order = Window.orderBy("community_rank", F.xxhash64("community", F.lit(cfg.seed)), "community")
-    return kept.withColumn("_pick", F.row_number().over(order)).where(F.col("_pick") <= cfg.max_docs).drop("_pick")
+    # selection_order (0-based): seeds take the first documents, each augmentation round the next window
+    return (kept.withColumn("selection_order", F.row_number().over(order) - 1)
+            .where(F.col("selection_order") < cfg.max_docs))
 
 
 def community_sizes(communities: DataFrame) -> DataFrame:

@@ -13,7 +13,7 @@ from . import plots, stats
 
 
 def build_report(final: DataFrame, out_dir: Path, cfg: ReportConfig, embed_cfg: EmbedConfig,
-                 model_path: str) -> tuple[dict[str, float], list[Path]]:
+                 model_path: str, near_duplicate_threshold: float = 0.9) -> tuple[dict[str, float], list[Path]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     instr = stats.length_histogram(final, "instruction", cfg.length_bin_words, cfg.length_cap_words)
     resp = stats.length_histogram(final, "output", cfg.length_bin_words, cfg.length_cap_words)
@@ -28,9 +28,12 @@ def build_report(final: DataFrame, out_dir: Path, cfg: ReportConfig, embed_cfg: 
     ]
     metrics = {"report.verb_noun.coverage": covered, "report.verb_noun.unique_pairs": float(len(vn)),
                "report.verb_noun.unique_verbs": float(vn["verb"].nunique()),
-               "report.tag_coverage": float((tags["count"] > 0).mean())}
+               "report.tag_coverage": float((tags["count"] > 0).mean()),
+               "report.near_duplicate_share": stats.near_duplicate_share(per_round.attrs.get("all_vectors", []),
+                                                                         near_duplicate_threshold),
+               **stats.quality_shares(final)}
     for row in per_round.itertuples():
-        for col in ("distinct_1", "distinct_2", "mean_cosine"):
+        for col in ("distinct_1", "distinct_2", "mean_cosine", "max_cosine"):
             value = getattr(row, col)
             if value is not None and not math.isnan(value):
                 metrics[f"report.r{int(row.round)}.{col}"] = float(value)

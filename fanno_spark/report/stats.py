@@ -67,15 +67,56 @@ def diversity_per_round(final: DataFrame, embed_cfg: EmbedConfig, model_path: st
     by_round: dict[int, list] = {}
     for row in vecs.toLocalIterator():
         by_round.setdefault(row["round"], []).append(row["embedding"])
-    out["mean_cosine"] = [_mean_pairwise_cosine(by_round.get(r, [])) for r in out["round"]]
-    return out.sort_values("round").reset_index(drop=True)
+    out["mean_cosine"] = [_pairwise_cosines(by_round.get(r, [])).mean() if len(by_round.get(r, [])) > 1
+                          else float("nan") for r in out["round"]]
+    out["max_cosine"] = [_pairwise_cosines(by_round.get(r, [])).max() if len(by_round.get(r, [])) > 1
+                         else float("nan") for r in out["round"]]
+    out = out.sort_values("round").reset_index(drop=True)
+    out.attrs["all_vectors"] = [v for r in sorted(by_round) for v in by_round[r]]  # for the near-duplicate share
+    return out
+
+
+def _pairwise_cosines(vectors: list) -> np.ndarray:
+    """Cosines of every unordered pair (i < j) of the vectors."""
+    x = np.asarray(vectors, dtype=np.float64)
+    if len(x) < 2:
+        return np.zeros(0)
+    x /= np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-12)
+    sims = x @ x.T
+    return sims[np.triu_indices(len(x), k=1)]
 
 
 def _mean_pairwise_cosine(vectors: list) -> float:
-    if len(vectors) < 2:
-        return float("nan")
-    x = np.asarray(vectors, dtype=np.float64)
-    x /= np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-12)
-    sims = x @ x.T
-    n = len(x)
-    return float((sims.sum() - np.trace(sims)) / (n * (n - 1)))
+    cos = _pairwise_cosines(vectors)
+    return float(cos.mean()) if len(cos) else float("nan")
+
+
+def near_duplicate_share(vectors: list, threshold: float) -> float:
+    """Share of instruction pairs (over the report's sample of every round) at or above the threshold."""
+    cos = _pairwise_cosines(vectors)
+    return float((cos >= threshold - 1e-6).mean()) if len(cos) else 0.0
+
+
+QUALITY = T.StructType([T.StructField("source_ref", T.BooleanType()), T.StructField("request", T.BooleanType())])
+
+
+def quality_shares(final: DataFrame) -> dict[str, float]:
+    """Shares of final instructions that use one of FANNO's source-referencing words (whole word), that
+    are requests (question or imperative), and that carry a non-empty input."""
+    from ..generate.instruction_rules import SOURCE_WORDS, is_request, keyword_hit
+
+    @F.pandas_udf(QUALITY)
+    def flags(instruction: pd.Series) -> pd.DataFrame:
+        texts = instruction.fillna("")
+        return pd.DataFrame({"source_ref": [keyword_hit(t, SOURCE_WORDS) is not None for t in texts],
+                             "request": [is_request(t) for t in texts]})
+
+    has_input = F.length(F.trim(F.coalesce(F.col("input"), F.lit("")))) > 0 if "input" in final.columns else F.lit(False)
+    row = (final.select(flags("instruction").alias("f"), has_input.alias("has_input"))
+           .agg(F.count("*").alias("n"), F.avg(F.col("f.source_ref").cast("double")).alias("source"),
+                F.avg(F.col("f.request").cast("double")).alias("request"),
+                F.avg(F.col("has_input").cast("double")).alias("input")).first())
+    if not row["n"]:
+        return {}
+    return {"report.source_reference_share": float(row["source"]), "report.request_share": float(row["request"]),
+            "report.input_share": float(row["input"])}

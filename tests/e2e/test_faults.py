@@ -115,7 +115,8 @@ def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(l
     got, want = _pairs(run), _pairs(reference)
     assert len(got) == len(want) > 0
     assert not got.duplicated(["instruction", "output"]).any() and got["instruction_id"].is_unique
-    cols = ["instruction", "output", "doc_id", "round", "task_type", "instruction_id"]
+    cols = ["instruction", "input", "output", "doc_id", "round", "task_type", "instruction_id"]
+    assert (got["input"] != "").any() and (got["input"] == "").any()  # FANNO's input kept where the model gave one
     pd.testing.assert_frame_equal(got[cols], want[cols])
 
 

@@ -13,7 +13,9 @@ from cli_runner import run_cli
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = ["--set", "sample.max_docs=12", "--set", "augment.rounds=1", "--set", "spark.master=local[2]"]
+# 4 seed documents x 3 tag combinations, then one round over the other 8 selected documents
+SMALL = ["--set", "sample.max_docs=12", "--set", "seeds.docs=4", "--set", "tags.prompts_per_doc=3",
+         "--set", "augment.window=8", "--set", "augment.rounds=1", "--set", "spark.master=local[2]"]
 
 
 def job_args(out: Path) -> list[str]:
@@ -47,6 +49,7 @@ def test_final_dataset_is_complete_with_lineage(job):
     assert set(final["doc_id"]) <= set(docs["id"])
     alpaca = json.loads((out / "export" / "alpaca.json").read_text())
     assert len(alpaca) == len(final) and set(alpaca[0]) == {"instruction", "input", "output"}
+    assert [a["input"] for a in alpaca] == list(final["input"])  # FANNO's input, kept through the export
     msgs = [json.loads(line) for line in (out / "export" / "messages.jsonl").read_text().splitlines()]
     assert len(msgs) == len(final) and msgs[0]["messages"][0]["role"] == "user"
     assert f"({len(final)} pairs)" in stdout
@@ -106,6 +109,18 @@ def test_mlflow_run_has_params_metrics_artifacts(job):
     assert {f"report/{n}.png" for n in ("lengths", "verb_noun", "tag_coverage", "diversity")} <= report
     assert 0 < m["report.tag_coverage"] <= 1 and 0 <= m["report.verb_noun.coverage"] <= 1
     assert "report.r0.distinct_2" in m
+    # FANNO's data-quality numbers, each equal to what the final data says
+    from fanno_spark.generate.instruction_rules import SOURCE_WORDS, is_request, keyword_hit
+
+    final = pd.read_parquet(out / "final")
+    assert m["report.input_share"] == pytest.approx((final["input"].str.strip() != "").mean())
+    assert m["report.request_share"] == pytest.approx(final["instruction"].map(is_request).mean())
+    assert m["report.source_reference_share"] == pytest.approx(
+        final["instruction"].map(lambda t: keyword_hit(t, SOURCE_WORDS) is not None).mean())
+    assert m["report.request_share"] == 1.0  # the filter kept requests only
+    assert m["report.source_reference_share"] <= m["report.input_share"]  # only where an input is given
+    assert 0 <= m["report.near_duplicate_share"] < 1 and m["report.verb_noun.unique_pairs"] >= 1
+    assert -1 <= m["report.r0.mean_cosine"] <= m["report.r0.max_cosine"] <= 1
     # llm.dtype auto was resolved where the engine loaded, from this machine's CPU flags
     from fanno_spark.llm.precision import read_cpu_info, resolve_dtype
 

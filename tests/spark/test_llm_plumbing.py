@@ -1,5 +1,7 @@
 """LLM plumbing on Spark with the deterministic fake engine (the real model runs in tests/e2e)."""
 
+import json
+
 import pytest
 from pyspark.sql import functions as F
 
@@ -45,9 +47,13 @@ def test_instruction_filter_reasons_and_pool_dedup(spark):
         ("d2", "h2", "Explain why the sky looks blue during the day!", []),   # same normalised text
         ("d3", "h3", "Describe the image below in detail please.", []),       # banned keyword
         ("d4", "h4", "Why?", []),                                             # too short
-        ("d5", "h5", "Do it now and list three facts about rain clouds.", []),  # 'know' must not hit 'now'
+        ("d5", "h5", "Explain what is known about how rain clouds form.", []),  # 'known' is not 'now'
         ("d6", "h6", "Summarise how rivers carve canyons over millions of years.", []),  # in pool already
         ("d7", "h7", None, []),
+        ("d8", "h8", "Sure! Here is one:\nTranslate the following sentence into French:\nThe cat sleeps.", []),
+        ("d9", "h9", "Based on the passage, why did the river flood?", []),
+        ("d10", "h10", "I'm ready to help. What is your task?", []),
+        ("d11", "h11", "What will the weather be like tomorrow in Oslo?", []),
     ]
     generated = spark.createDataFrame(rows, "doc_id string, prompt_hash string, text string, "
                                             "fewshot_texts array<string>")
@@ -55,11 +61,25 @@ def test_instruction_filter_reasons_and_pool_dedup(spark):
         .withColumn("completion_tokens", F.lit(1)).withColumn("conversation", F.lit("[]"))
     pool = spark.createDataFrame([("Summarise how rivers carve canyons over millions of years.",)], "instruction string") \
         .withColumn("instruction_id", instruction_filter.instruction_key())
-    cfg = FilterConfig(banned_words=("image", "know"))
-    filtered = instruction_filter.parse_and_filter_instructions(generated, pool, cfg, 1)
-    out = {r["doc_id"]: r["drop_reason"] for r in filtered.collect()}
+    cfg = FilterConfig(banned_words=("image",))
+    filtered = {r["doc_id"]: r for r in instruction_filter.parse_and_filter_instructions(generated, pool, cfg, 1)
+                .collect()}
+    out = {k: r["drop_reason"] for k, r in filtered.items()}
     assert out == {"d1": None, "d2": "duplicate_in_round", "d3": "banned_keyword", "d4": "too_short",
-                   "d5": None, "d6": "duplicate_of_pool", "d7": "no_generation"}
+                   "d5": None, "d6": "duplicate_of_pool", "d7": "no_generation", "d8": None,
+                   "d9": "refers_to_source", "d10": "not_a_request", "d11": "time_sensitive"}
+    assert filtered["d8"]["instruction"] == "Translate the following sentence into French:"
+    assert filtered["d8"]["input"] == "The cat sleeps." and filtered["d1"]["input"] == ""
+
+
+def test_response_prompt_carries_the_input(spark):
+    rows = spark.createDataFrame([("Translate the following sentence into French:", "The cat sleeps."),
+                                  ("Explain tides.", "")], "instruction string, input string")
+    convs = [json.loads(r["conversation"]) for r in responses.response_prompts(rows, "fake", Sampling(max_tokens=8))
+             .orderBy("instruction").collect()]
+    assert convs[0][-1]["content"] == "Explain tides."
+    assert convs[1][-1]["content"] == "Translate the following sentence into French:\nThe cat sleeps."
+    assert "honest assistant" in convs[1][0]["content"]  # FANNO's response system prompt
 
 
 def test_rag_prompt_carries_the_nearest_neighbour_document(spark):

@@ -10,8 +10,8 @@ from fanno_spark.fs import HadoopFS
 from fanno_spark.pipeline import build_plan, run_job
 
 pytestmark = pytest.mark.spark
-SMALL = ["llm.engine=fake", "llm.model=fake", "input.max_docs=40", "sample.max_docs=3", "report.enabled=false",
-         "filter.max_similarity=null"]
+SMALL = ["llm.engine=fake", "llm.model=fake", "input.max_docs=40", "sample.max_docs=6", "seeds.docs=2",
+         "tags.prompts_per_doc=3", "augment.window=2", "report.enabled=false", "filter.max_similarity=null"]
 
 
 def _walk(spark, cfg, run_dir, skip=()):
@@ -34,6 +34,14 @@ def test_until_every_stage_for_two_configs(spark, tmp_path):
                                          "judge.min_score=1.0", "augment.rounds=2"])
     plan_on = _walk(spark, on, tmp_path / "on")
     assert "docs_judged" in plan_on and "ucb_pick_r2" in plan_on
+    # FANNO's windows: the seed documents, then a fresh window of unseen documents per round
+    import pandas as pd
+
+    docs = [set(pd.read_parquet(tmp_path / "on" / f"instructions_r{r}")["doc_id"]) for r in range(3)]
+    assert [len(d) for d in docs] == [2, 2, 2] and not (docs[0] & docs[1] or docs[0] & docs[2] or docs[1] & docs[2])
+    assert len(pd.read_parquet(tmp_path / "on" / "instructions_r0")) == 2 * 3  # seeds.docs x tags.prompts_per_doc
+    picks = pd.read_parquet(tmp_path / "on" / "ucb_pick_r2")
+    assert set(picks["doc_id"]) == docs[2]
     # Judges off, 1 round: the rules' pre-screen stages are the same work, so they start from a copy.
     off = load_config("conf/local.yaml", SMALL)
     for name in ("docs", "docs_scored", "docs_dedup"):

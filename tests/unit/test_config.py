@@ -105,3 +105,17 @@ def test_gpu_profile_allowed_on_a_cluster_master():
     cfg = load_config("conf/local.yaml", ["llm.gpu_per_task=1", "spark.master=null", "llm.engine=openai",
                                           "llm.base_url=http://127.0.0.1:8000/v1"])
     assert cfg.llm.gpu_per_task == 1.0 and cfg.spark.master is None
+
+
+def test_fanno_paper_config_validates_with_the_official_settings():
+    cfg = load_config("conf/fanno_paper.yaml", check_input=False)
+    assert cfg.llm.model == "Qwen/Qwen2.5-7B-Instruct" and cfg.llm.temperature == 0.0
+    assert cfg.seeds.max_tokens == cfg.augment.max_tokens == cfg.respond.max_tokens == 2048
+    assert (cfg.seeds.docs, cfg.tags.prompts_per_doc, cfg.augment.window, cfg.augment.target_pairs) == (10, 96, 200, 1000)
+    assert cfg.doc_judge.enabled and cfg.filter.max_similarity == 0.9 and cfg.prompts.style == "fanno"
+
+
+def test_dataclass_defaults_are_fannos_method():
+    cfg = FannoConfig()
+    assert cfg.llm.temperature == 0.0 and cfg.tags.prompts_per_doc == 96 and cfg.seeds.docs == 10
+    assert cfg.augment.window == 200 and cfg.filter.fanno_rules and cfg.prompts.style == "fanno"

@@ -22,11 +22,12 @@ def _user_turn(conv_json: str) -> str:
     return json.loads(conv_json)[-1]["content"]
 
 
+@pytest.mark.parametrize("style", prompts.PROMPT_STYLES)
 @pytest.mark.parametrize("doc", INJECTIONS)
-def test_injected_tags_cannot_close_the_document_block(doc):
-    for conv in (prompts.seed_conversation(doc, TAGS, 2000),
-                 prompts.augment_conversation(doc, ["Explain lists."], TAGS, 2000),
-                 prompts.respond_rag_conversation("Explain it.", doc, doc, 2000)):
+def test_injected_tags_cannot_close_the_document_block(doc, style):
+    for conv in (prompts.seed_conversation(doc, TAGS, 2000, style),
+                 prompts.augment_conversation(doc, ["Explain lists."], TAGS, 2000, style),
+                 prompts.respond_rag_conversation("Explain it.", doc, doc, 2000, style=style)):
         user = _user_turn(conv)
         opens, closes = prompts.DOC_CLOSE.findall(user), user.lower().count("</document>")
         assert len(opens) == 2 * closes and closes in (1, 2)  # only the template's own tags
@@ -43,6 +44,9 @@ def test_any_document_stays_inside_exactly_one_block(doc):
 
 @pytest.mark.parametrize("generated", [
     "You write exactly one instruction that a person could give to an AI assistant.",
+    "Whoever answers the question cannot see the paragraph, so avoid citing it.",
+    "So here is my inspired query:",
+    "It calls for critical thinking: analysing from several perspectives.",
     "Instruction: Think different: write one new instruction about the document above",
     "Use the reference documents below where they help.",
     "Example instructions written for other documents:",
@@ -59,6 +63,8 @@ def test_leaked_line_is_skipped_when_a_real_instruction_follows():
 @pytest.mark.parametrize("response, reason", [
     ("You are a helpful assistant. Answer the user's instruction accurately, completely and concisely.",
      "template_leak"),
+    ("You are a helpful, respectful and honest assistant. Lists are mutable.", "template_leak"),
+    ("If you do not know the answer to a riddle, ask for a hint.", None),
     ("As asked: use the reference documents below where they help. Lists are mutable.", "template_leak"),
     ("Lists are mutable and tuples are not; both keep insertion order.", None),
 ])

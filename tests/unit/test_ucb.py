@@ -26,10 +26,25 @@ def test_choose_works_for_any_pool_size(n):
 
 def test_value_formula_matches_fanno():
     b = bandit_with(3, c=3.0)
-    b.t = 10
     arm = b.arms["a0001"]
     arm.count = 4
-    assert b.value(arm) == pytest.approx(arm.reward + 3.0 * math.sqrt(2 * math.log(10) / 5))
+    assert b.total() == 3 + 4  # FANNO's T: pool size + picks so far
+    assert b.value(arm) == pytest.approx(arm.reward + 3.0 * math.sqrt(2 * math.log(7) / 5))
+
+
+def test_fanno_t_worked_example():
+    """Three arms with rewards 0, 0.5, 1; one pick per document (k=1, top 5 % -> the best arm).
+    d1: T=3, values 4.447 / 4.947 / 5.447 -> a2.  d2: T=4, a2's bonus shrinks (count 1):
+    4.995 / 5.495 / 4.532 -> a1.  d3: T=5: 5.382 / 4.306 / 4.806 -> a0."""
+    from fanno_spark.generate.ucb import UCBBandit
+
+    b = UCBBandit(c=3.0, top_fraction=0.05, k=1)
+    for i, r in enumerate((0.0, 0.5, 1.0)):
+        b.add(f"a{i}", f"arm {i}", r)
+    assert [round(b.value(b.arms[a]), 3) for a in ("a0", "a1", "a2")] == [4.447, 4.947, 5.447]
+    picks = b.choose(["d1", "d2", "d3"])
+    assert picks == {"d1": ["a2"], "d2": ["a1"], "d3": ["a0"]}
+    assert b.total() == 3 + 3 and b.t == 3
 
 
 def test_top_fraction_limits_choice_to_best_arms():
