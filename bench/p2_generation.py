@@ -65,7 +65,7 @@ def _spark(spark, spec: EngineSpec, convs: list[str], warm: list[str], sampling:
     return seconds, stats.completion_tokens
 
 
-def run(spark, n: int = 64, max_tokens: int = 128, batch: int = 64) -> list[dict]:
+def run(spark, n: int = 32, max_tokens: int = 96, batch: int = 32) -> list[dict]:
     cpu = read_cpu_info()
     auto, why = resolve_dtype("auto", cpu, cuda_available())
     print(f"P2 CPU: {cpu.model}; bf16 flags: {', '.join(cpu.bf16_flags) or 'none'}; "

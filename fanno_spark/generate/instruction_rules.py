@@ -33,7 +33,8 @@ are was were has have had may might shall am""".split())
 NOT_A_REQUEST = re.compile(
     r"^(?:i'?m|i am|i'?d|i would|i will|i can|sure\b|certainly|of course|okay|ok\b|hello|hi\b|here is|here's|"
     r"this is|that is|it is|these are|the answer|answer\b|response\b|thank)"
-    r"|\b(?:your task|how can i (?:help|assist)|happy to help|ready to help|let me know)\b", re.IGNORECASE)
+    r"|\b(?:your task(?! is to)|how can i (?:help|assist)|happy to help|ready to help|let me know)\b", re.IGNORECASE)
+TASK_FRAME = re.compile(r"^(?:your|the) task is to ([a-z]+)\b", re.IGNORECASE)  # "Your task is to write ..."
 
 
 @cache
@@ -60,6 +61,9 @@ def is_request(instruction: str) -> bool:
     verb from the instruction-verb lexicon; greetings, statements about itself and answer stubs
     ("I'm ready to help.", "This is a question that ...", "The answer to this question is:") are not."""
     text = instruction.strip().strip("\"'“”*` ")
+    frame = TASK_FRAME.match(text)
+    if frame:
+        return frame.group(1).lower() in verbs()
     if not text or NOT_A_REQUEST.search(text):
         return False
     words = re.findall(r"[a-z][a-z'-]*", text.lower())

@@ -98,7 +98,8 @@ def test_spark_submit_to_standalone_cluster(cluster, tmp_path):
            "--conf", f"spark.pyspark.python={sys.executable}", "--conf", "spark.executor.memory=2g",
            "--conf", "spark.executor.cores=1", "--driver-memory", "2g",
            "jobs/fanno.py", "--config", "conf/local.yaml", "--output", str(out),
-           "--set", "spark.master=null", "--set", "sample.max_docs=4", "--set", "augment.rounds=0",
+           "--set", "spark.master=null", "--set", "sample.max_docs=4", "--set", "tags.prompts_per_doc=1",
+           "--set", "augment.rounds=0",
            "--set", "llm.cpus_per_task=1", "--set", "llm.threads=1", "--set", "input.max_docs=120"]
     proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"), text=True,
                           capture_output=True, timeout=1500)

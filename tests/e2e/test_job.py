@@ -228,6 +228,7 @@ def test_rag_responses_pair_judge_and_target_size_on_real_model(tmp_path):
     augmentation that stops once augment.target_pairs valid pairs exist."""
     out = tmp_path / "rag"
     proc = run_cli(["--config", "conf/local.yaml", "--output", str(out), "--set", "sample.max_docs=10",
+                    "--set", "seeds.docs=5", "--set", "tags.prompts_per_doc=2",
                     "--set", "respond.mode=rag", "--set", "judge.enabled=true", "--set", "augment.rounds=3",
                     # SmolLM2-135M scores most pairs 1-2.5 (it is a weak judge): a low bar keeps some
                     "--set", "judge.min_score=1.5",

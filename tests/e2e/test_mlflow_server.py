@@ -18,7 +18,8 @@ from PIL import Image
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = ["--set", "input.max_docs=150", "--set", "sample.max_docs=4", "--set", "augment.rounds=1",
+SMALL = ["--set", "input.max_docs=150", "--set", "sample.max_docs=4", "--set", "seeds.docs=2",
+         "--set", "tags.prompts_per_doc=2", "--set", "augment.window=2", "--set", "augment.rounds=1",
          "--set", "spark.master=local[2]"]
 
 

@@ -18,7 +18,7 @@ def test_notebook_source_format_and_local_run(tmp_path):
     assert text.startswith("# Databricks notebook source\n") and text.count("# COMMAND ----------") >= 3
     assert "dbutils.widgets.text(\"config\"" in text
     env = dict(os.environ, FANNO_OUTPUT=str(tmp_path / "nb"), PYTHONUNBUFFERED="1",
-               FANNO_OVERRIDES="sample.max_docs=4;augment.rounds=0;spark.master=local[2]")
+               FANNO_OVERRIDES="sample.max_docs=4;tags.prompts_per_doc=1;augment.rounds=0;spark.master=local[2]")
     proc = subprocess.run([sys.executable, str(nb)], cwd=tmp_path, env=env, text=True, capture_output=True,
                           timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -83,6 +83,8 @@ def test_letter_ratio_ignores_spaces():
     ("How do vaccines work", True), ("Could you list prime numbers below 20?", True),
     ("Hello! How can I help you today?", False), ("Here's a question for you:", False),
     ("Certainly! Here is the instruction.", False), ("The capital of France is Paris.", False),
+    ("Your task is to write a function that merges two sorted lists.", True), ("What is your task?", False),
+    ("The task is to this end unclear.", False),
 ])
 def test_is_request(text, want):
     assert is_request(text) is want
