@@ -20,8 +20,8 @@ from cli_runner import run_cli
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ["--config", "conf/local.yaml", "--set", "llm.engine=fake", "--set", "llm.model=fake",
-        "--set", "input.max_docs=150", "--set", "sample.max_docs=8", "--set", "seeds.docs=4",
-        "--set", "tags.prompts_per_doc=2", "--set", "augment.window=2", "--set", "augment.rounds=2",
+        "--set", "input.max_docs=150", "--set", "sample.max_docs=12", "--set", "seeds.docs=4",
+        "--set", "tags.prompts_per_doc=2", "--set", "augment.window=4", "--set", "augment.rounds=2",
         "--set", "llm.batch_size=2", "--set", "llm.commit_every=2", "--set", "report.enabled=false"]
 
 
@@ -76,6 +76,7 @@ def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(l
         for line in proc.stdout:
             seen.append(line)
             # round 1 under way: its few-shots picked, part of its instructions committed to the cache
+            # (4 window documents, llm.commit_every=2: two chunks)
             if "[instructions_r1] LLM answers committed to the cache: chunk 1/" in line:
                 killed_at = line
                 os.kill(proc.pid, signal.SIGKILL)  # the driver only, as an OOM killer or node loss would
