@@ -67,10 +67,9 @@ def diversity_per_round(final: DataFrame, embed_cfg: EmbedConfig, model_path: st
     by_round: dict[int, list] = {}
     for row in vecs.toLocalIterator():
         by_round.setdefault(row["round"], []).append(row["embedding"])
-    out["mean_cosine"] = [_pairwise_cosines(by_round.get(r, [])).mean() if len(by_round.get(r, [])) > 1
-                          else float("nan") for r in out["round"]]
-    out["max_cosine"] = [_pairwise_cosines(by_round.get(r, [])).max() if len(by_round.get(r, [])) > 1
-                         else float("nan") for r in out["round"]]
+    cosines = [_pairwise_cosines(by_round.get(r, [])) for r in out["round"]]  # once per round
+    out["mean_cosine"] = [float(c.mean()) if len(c) else float("nan") for c in cosines]
+    out["max_cosine"] = [float(c.max()) if len(c) else float("nan") for c in cosines]
     out = out.sort_values("round").reset_index(drop=True)
     out.attrs["all_vectors"] = [v for r in sorted(by_round) for v in by_round[r]]  # for the near-duplicate share
     return out
@@ -84,11 +83,6 @@ def _pairwise_cosines(vectors: list) -> np.ndarray:
     x /= np.linalg.norm(x, axis=1, keepdims=True).clip(min=1e-12)
     sims = x @ x.T
     return sims[np.triu_indices(len(x), k=1)]
-
-
-def _mean_pairwise_cosine(vectors: list) -> float:
-    cos = _pairwise_cosines(vectors)
-    return float(cos.mean()) if len(cos) else float("nan")
 
 
 def near_duplicate_share(vectors: list, threshold: float) -> float:
