@@ -137,14 +137,31 @@ def _instructions(ctx: Context, r: int) -> DataFrame:
                                                              cfg.filter, r)
     if cfg.filter.max_similarity is None:
         return cands.withColumn("similar_to", F.lit(None).cast("string"))
-    return diversity.mark_similar(cands, pool, cfg.filter.max_similarity, cfg.embed, cfg.graph,
-                                  embedding_model_path())
+    return diversity.mark_similar(cands, _pool_vectors(ctx, pool, r), cfg.filter.max_similarity, cfg.embed,
+                                  cfg.graph, embedding_model_path())
+
+
+def _pool_vectors(ctx: Context, pool: DataFrame | None, r: int) -> DataFrame | None:
+    """(id, embedding) of the pool: the vectors earlier rounds wrote with their instructions. A run dir
+    written without them (an older version) has its pool embedded again."""
+    if pool is None:
+        return None
+    ids = pool.select(F.col("instruction_id").alias("id")).distinct()
+    stages = [ctx.out(f"instructions_r{q}") for q in range(r)]
+    if not all(diversity.VEC in s.columns for s in stages):
+        texts = pool.select(F.col("instruction_id").alias("id"), F.col("instruction").alias("text")).dropDuplicates(
+            ["id"])
+        return embed.embed_documents(texts, ctx.cfg.embed, embedding_model_path()).select("id", "embedding")
+    vecs = stages[0].select(F.col("instruction_id").alias("id"), F.col(diversity.VEC).alias("embedding"))
+    for s in stages[1:]:
+        vecs = vecs.unionByName(s.select(F.col("instruction_id").alias("id"), F.col(diversity.VEC).alias("embedding")))
+    return vecs.where(F.col("embedding").isNotNull()).dropDuplicates(["id"]).join(ids, "id")
 
 
 def _pairs(ctx: Context, r: int) -> DataFrame:
     cfg = ctx.cfg
     sampling = ctx.sampling(cfg.respond.max_tokens)
-    kept = ctx.out(f"instructions_r{r}").where(F.col("drop_reason").isNull()).drop("drop_reason")
+    kept = ctx.out(f"instructions_r{r}").where(F.col("drop_reason").isNull()).drop("drop_reason", diversity.VEC)
     if cfg.respond.mode == "rag":
         prompts = responses.rag_response_prompts(kept, ctx.out("docs_kept"), graph.nearest_neighbours(ctx.out("edges")),
                                                  ctx.model, sampling, cfg.respond.max_doc_chars, cfg.prompts.style)

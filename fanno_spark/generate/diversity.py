@@ -1,31 +1,57 @@
 """Diversity filter: a new instruction goes when it means nearly the same as one already in the pool
-(or as an earlier one of the same round), by MiniLM cosine. No all-pairs comparison: the same IVF
-edge search as the document graph (prescreen/graph.py) runs over pool + candidates, and only edges
-that touch a candidate are used."""
+(or as an earlier one of the same round), by MiniLM cosine.
+
+Only the round's candidates are embedded: their vectors are written with the stage
+(`instruction_embedding`), and later rounds read the pool's vectors back instead of embedding the
+pool again. Up to `exact_max` vectors (pool + candidates) are compared exactly on the driver, blockwise
+(bounded: exact_max x 384 floats); beyond that the IVF edge search of the document graph
+(prescreen/graph.py) runs over pool + candidates and only edges that touch a candidate are used.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from ..config import EmbedConfig, GraphConfig
 from ..prescreen import embed, graph
 
+VEC = "instruction_embedding"
+HIT_SCHEMA = T.StructType([T.StructField("instruction_id", T.StringType()),
+                           T.StructField("similar_to", T.StringType()), T.StructField("_why", T.StringType())])
 
-def mark_similar(cands: DataFrame, pool: DataFrame | None, threshold: float, embed_cfg: EmbedConfig,
-                 graph_cfg: GraphConfig, model_path: str) -> DataFrame:
-    """cands(instruction_id, instruction, drop_reason) -> same rows, drop_reason similar_to_pool /
-    similar_in_round for kept candidates within `threshold` cosine, and `similar_to` (the other id)."""
-    alive = cands.where(F.col("drop_reason").isNull()).select(F.col("instruction_id").alias("id"),
-                                                              F.col("instruction").alias("text"))
-    items = alive.withColumn("_cand", F.lit(True))
-    if pool is not None:
-        items = items.unionByName(pool.select(F.col("instruction_id").alias("id"), F.col("instruction").alias("text"))
-                                  .join(alive.select("id"), "id", "left_anti").withColumn("_cand", F.lit(False)))
-    items = items.dropDuplicates(["id"])
-    vecs = embed.embed_documents(items, embed_cfg, model_path).select("id", "embedding", "_cand").cache()
+
+def exact_hits(cand: list[tuple[str, list[float]]], pool: list[tuple[str, list[float]]], threshold: float,
+               block: int = 1024) -> list[tuple[str, str, str]]:
+    """(candidate id, other id, why) for each candidate within `threshold` of a pool vector
+    (similar_to_pool) or of a smaller-id candidate (similar_in_round); the pool wins, then the smallest id."""
+    if not cand:
+        return []
+    c_ids = np.array([i for i, _ in cand], dtype=object)
+    c = np.asarray([v for _, v in cand], dtype=np.float32)
+    p_ids = np.array([i for i, _ in pool], dtype=object)
+    p = np.asarray([v for _, v in pool], dtype=np.float32).reshape(len(pool), c.shape[1])
+    out = []
+    for start in range(0, len(c), block):
+        rows, ids = c[start:start + block], c_ids[start:start + block]
+        near_pool = (rows @ p.T) >= threshold if len(p) else np.zeros((len(rows), 0), dtype=bool)
+        near_round = (rows @ c.T) >= threshold
+        for k, cid in enumerate(ids):
+            others = sorted(p_ids[near_pool[k]])
+            if others:
+                out.append((cid, others[0], "similar_to_pool"))
+                continue
+            smaller = sorted(o for o in c_ids[near_round[k]] if o < cid)
+            if smaller:
+                out.append((cid, smaller[0], "similar_in_round"))
+    return out
+
+
+def _ivf_hits(vecs: DataFrame, threshold: float, graph_cfg: GraphConfig) -> DataFrame:
     edges = graph.ivf_edges(vecs.select("id", "embedding"), replace(graph_cfg, cosine_threshold=threshold))
     is_cand = vecs.select("id", "_cand")
     e = (edges.join(is_cand.withColumnRenamed("id", "src").withColumnRenamed("_cand", "src_cand"), "src")
@@ -41,10 +67,33 @@ def mark_similar(cands: DataFrame, pool: DataFrame | None, threshold: float, emb
                          .select(F.col("dst").alias("instruction_id"), F.col("src").alias("similar_to"),
                                  F.lit("similar_in_round").alias("_why"))))
     # One reason per candidate: the pool wins over the round, then the smallest other id.
-    first = (hits.groupBy("instruction_id")
-             .agg(F.min(F.struct(F.col("_why") != "similar_to_pool", "similar_to", "_why")).alias("_h"))
-             .select("instruction_id", F.col("_h.similar_to").alias("similar_to"), F.col("_h._why").alias("_why")))
-    out = cands.join(first, "instruction_id", "left")
-    out = out.withColumn("drop_reason", F.coalesce(F.col("drop_reason"),
-                                                   F.when(F.col("drop_reason").isNull(), F.col("_why"))))
-    return out.drop("_why")  # vecs stays cached until the stage is written (it is small: instructions)
+    return (hits.groupBy("instruction_id")
+            .agg(F.min(F.struct(F.col("_why") != "similar_to_pool", "similar_to", "_why")).alias("_h"))
+            .select("instruction_id", F.col("_h.similar_to").alias("similar_to"), F.col("_h._why").alias("_why")))
+
+
+def mark_similar(cands: DataFrame, pool_vecs: DataFrame | None, threshold: float, embed_cfg: EmbedConfig,
+                 graph_cfg: GraphConfig, model_path: str, exact_max: int = 8192) -> DataFrame:
+    """cands(instruction_id, instruction, drop_reason) + pool vectors (id, embedding) -> the same rows with
+    drop_reason similar_to_pool / similar_in_round for kept candidates within `threshold` cosine,
+    `similar_to` (the other id) and `instruction_embedding` (kept candidates' vectors, for later rounds)."""
+    spark = cands.sparkSession
+    alive = cands.where(F.col("drop_reason").isNull()).select(F.col("instruction_id").alias("id"),
+                                                              F.col("instruction").alias("text")).dropDuplicates(["id"])
+    # One partition per 4,096 candidates: a round's few dozen instructions load MiniLM in one worker, not in all.
+    parts = max(1, min(spark.sparkContext.defaultParallelism, -(-alive.count() // 4096)))
+    cand_vecs = embed.embed_documents(alive.repartition(parts), embed_cfg, model_path).select("id", "embedding").cache()
+    pool = (pool_vecs.join(cand_vecs.select("id"), "id", "left_anti") if pool_vecs is not None
+            else cand_vecs.limit(0))
+    n = cand_vecs.count() + pool.count()
+    if n <= exact_max:  # a bounded collect: at most exact_max vectors
+        hits = spark.createDataFrame(exact_hits([(r[0], r[1]) for r in cand_vecs.collect()],
+                                                [(r[0], r[1]) for r in pool.collect()], threshold), HIT_SCHEMA)
+    else:
+        vecs = cand_vecs.withColumn("_cand", F.lit(True)).unionByName(pool.withColumn("_cand", F.lit(False)))
+        hits = _ivf_hits(vecs, threshold, graph_cfg)
+    out = (cands.join(hits, "instruction_id", "left")
+           .join(cand_vecs.select(F.col("id").alias("instruction_id"), F.col("embedding").alias(VEC)),
+                 "instruction_id", "left"))
+    out = out.withColumn("drop_reason", F.coalesce(F.col("drop_reason"), F.col("_why")))
+    return out.drop("_why")  # cand_vecs stays cached until the stage is written (it is small: instructions)

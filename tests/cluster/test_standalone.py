@@ -98,7 +98,7 @@ def test_spark_submit_to_standalone_cluster(cluster, tmp_path):
            "--conf", f"spark.pyspark.python={sys.executable}", "--conf", "spark.executor.memory=2g",
            "--conf", "spark.executor.cores=1", "--driver-memory", "2g",
            "jobs/fanno.py", "--config", "conf/local.yaml", "--output", str(out),
-           "--set", "spark.master=null", "--set", "sample.max_docs=4", "--set", "tags.prompts_per_doc=1",
+           "--set", "spark.master=null", "--set", "sample.max_docs=4", "--set", "tags.prompts_per_doc=2",
            "--set", "augment.rounds=0",
            "--set", "llm.cpus_per_task=1", "--set", "llm.threads=1", "--set", "input.max_docs=120"]
     proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"), text=True,
@@ -110,7 +110,7 @@ def test_spark_submit_to_standalone_cluster(cluster, tmp_path):
     final = pd.read_parquet(out / "final")
     assert len(final) > 0 and final["output"].str.len().gt(0).all()
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["docs.rows"] == 120 and metrics["instructions_r0.llm_sent"] == 4
+    assert metrics["docs.rows"] == 120 and metrics["instructions_r0.llm_sent"] == 8
     # the work ran on the workers' executors, not in the driver
     executor_logs = list((logs / "work").rglob("stderr"))
     assert executor_logs and any("Running task" in f.read_text(errors="replace") for f in executor_logs)

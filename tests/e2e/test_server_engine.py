@@ -64,7 +64,7 @@ def test_job_through_server_engine_and_key_never_leaks(server, tmp_path):
             "--set", f"llm.base_url={server.base_url}", "--set", "llm.model=smollm2",
             "--set", "llm.api_key_env=FANNO_E2E_KEY", "--set", "llm.partitions=2",
             "--set", "sample.max_docs=8", "--set", "seeds.docs=4", "--set", "tags.prompts_per_doc=2",
-            "--set", "augment.window=4", "--set", "augment.rounds=1", "--set", "spark.master=local[2]"]
+            "--set", "augment.rounds=0", "--set", "input.max_docs=150", "--set", "spark.master=local[2]"]
     proc = subprocess.run([sys.executable, "-m", "fanno_spark", *args], cwd=ROOT, env=env, text=True,
                           capture_output=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
