@@ -1,5 +1,7 @@
 """P5: MiniLM embeddings of full-length pages (2,000+ characters): docs/s per precision the CPU can run,
-encoded directly in one process, and through the job's docs_vec stage (pandas UDF, precision auto).
+encoded directly in one process, and through the job's docs_vec stage (pandas UDF, precision auto);
+embed.max_tokens 256 (MiniLM's limit) vs 128: speed, and how many of the cosine >= 0.7 edges between
+the pages the shorter vectors keep (recall) or add (precision).
 
 Same pages, same cores, one run. Each side is warmed first (model load + a warm-up batch not timed).
 """
@@ -45,6 +47,38 @@ def _spark(spark, docs: list[dict], warm: list[dict], batch: int) -> float:
     return time.perf_counter() - start
 
 
+def _edges(v, threshold: float = 0.7) -> set[tuple[int, int]]:
+    import numpy as np
+
+    a, b = np.nonzero(np.triu(v @ v.T >= threshold, k=1))
+    return set(zip(a.tolist(), b.tolist(), strict=True))
+
+
+def _max_tokens(texts: list[str], precision: str, batch: int) -> list[dict]:
+    path = embedding_model_path()
+    embed.encode(texts[:batch], path, batch, precision, 256)  # warm
+    out, ref = [], None
+    for tokens in (256, 128):
+        start = time.perf_counter()
+        vecs = embed.encode(texts, path, batch, precision, tokens)
+        seconds = time.perf_counter() - start
+        row = {"bench": "P5", "what": f"embed.max_tokens {tokens} ({precision}, the stage's encode)",
+               "docs": len(texts), "seconds": round(seconds, 1), "docs_per_s": round(len(texts) / seconds, 1)}
+        edges = _edges(vecs)
+        if ref is None:
+            ref = (edges, seconds)
+            row["edges"] = len(edges)
+        else:
+            kept = len(edges & ref[0])
+            row.update(edges=len(edges), recall=round(kept / max(1, len(ref[0])), 3),
+                       ratio=round(ref[1] / seconds, 2))
+            row["what"] += f"; recall/precision of the 256-token edges, speed-up vs 256 (precision " \
+                           f"{kept / max(1, len(edges)):.3f})"
+        print(f"P5 max_tokens {tokens}: {row}", flush=True)
+        out.append(row)
+    return out
+
+
 def run(spark, n: int = 512, batch: int = 64) -> list[dict]:
     cpu = read_cpu_info()
     auto = resolve_dtype("auto", cpu, cuda_available())[0]
@@ -64,6 +98,7 @@ def run(spark, n: int = 512, batch: int = 64) -> list[dict]:
                      "seconds": round(s, 1), "docs_per_s": round(direct[precision], 1)})
     rows.append({"bench": "P5", "what": "ratio bfloat16 / float32 docs/s on this CPU",
                  "ratio": round(direct["bfloat16"] / direct["float32"], 2)})
+    rows += _max_tokens(texts, auto, batch)
     s = _spark(spark, docs, warm, batch)
     through = n / s
     ref = direct.get(auto, direct["float32"])

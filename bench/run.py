@@ -60,7 +60,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="P1,P2,P3,P4,P5")
     ap.add_argument("--docs", type=int, default=25_000)
-    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--sizes", default="10000,100000,1000000")
     args = ap.parse_args()
     only = set(args.only.split(","))
     spark = spark_session()

@@ -26,6 +26,9 @@ class InputConfig:
     format: str = "auto"  # auto (by extension), jsonl, parquet, text (one file = one doc), warc (WARC/WET)
     max_docs: int | None = None  # take the first N documents (smoke runs)
     max_doc_chars: int = 1_000_000  # longer documents are rejected as too_large (kept aside, head only)
+    # undecodable_bytes: U+FFFD (what invalid UTF-8 becomes) over this share of the characters. A valid page
+    # may show the character itself (28 of 5,001 real pages did); a page in another encoding has many.
+    max_replacement_ratio: float = 0.001
     text_column: str = "text"  # parquet column names
     id_column: str = "id"  # parquet: absent column -> id from a hash of the text
     url_column: str = "url"
@@ -84,6 +87,10 @@ class EmbedConfig:
     max_chars: int = 2000  # MiniLM reads 256 tokens; longer text is wasted work
     # auto: float16 on a GPU, bfloat16 on a CPU with native bf16, else float32 (decided per executor)
     precision: str = "auto"
+    max_tokens: int = 256  # MiniLM's own limit; fewer tokens per document is faster (bench P5 measures both)
+    # >0: the embedding stage runs under its own ResourceProfile (GPU executors), like the LLM stages
+    gpu_per_task: float = 0.0
+    cpus_per_task: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class GraphConfig:
     method: str = "ivf"  # ivf (k-means cells, linear) or brp (pyspark.ml BucketedRandomProjectionLSH)
     cell_size: int = 1000  # ivf: documents per cell on average
     nprobe: int = 2  # ivf: cells each document is compared against
+    coarse_nprobe: int = 4  # ivf: coarse cells whose fine cells are searched when placing a document
     kmeans_iter: int = 10
     train_sample: int = 20_000  # ivf: vectors the centroids are fitted on (collected to the driver)
     lsh_bucket_length: float = 0.1  # brp
@@ -268,18 +276,19 @@ CHOICES = {
     "prompts.style": ("fanno", "compact"),
     "spark.graphframes": ("bundled", "provided"),
 }
-POSITIVE = ("embed.batch_size", "graph.lsh_num_tables", "graph.lpa_max_iter", "sample.per_community",
+POSITIVE = ("embed.batch_size", "embed.max_tokens", "graph.lsh_num_tables", "graph.lpa_max_iter", "sample.per_community",
             "sample.max_docs", "tags.prompts_per_doc", "llm.partitions", "llm.batch_size",
             "llm.max_model_len", "seeds.max_tokens", "augment.max_tokens", "augment.fewshot_k", "augment.window",
             "seeds.docs",
             "respond.max_tokens", "spark.shuffle_partitions", "graph.lsh_bucket_length",
             "input.max_doc_chars", "dedup.shingle_words", "dedup.minhash_tables", "graph.cell_size",
-            "graph.nprobe", "graph.kmeans_iter", "graph.train_sample", "graph.checkpoint_interval",
+            "graph.nprobe", "graph.coarse_nprobe", "graph.kmeans_iter", "graph.train_sample", "graph.checkpoint_interval",
             "prescreen.language_chars", "doc_judge.max_doc_chars", "doc_judge.top_logprobs",
             "llm.concurrency", "llm.request_timeout_s", "llm.backoff_s", "respond.max_doc_chars",
             "judge.max_chars", "judge.top_logprobs", "llm.commit_every", "report.top_verb_nouns", "report.length_bin_words",
             "report.length_cap_words", "report.diversity_sample")
-FRACTIONS = ("graph.cosine_threshold", "dedup.jaccard_threshold", "augment.top_fraction", "llm.top_p",
+FRACTIONS = ("input.max_replacement_ratio", "graph.cosine_threshold", "dedup.jaccard_threshold",
+             "augment.top_fraction", "llm.top_p",
              "llm.gpu_memory_utilization", "doc_judge.min_quality", "doc_judge.max_advertisement")
 
 
@@ -369,6 +378,13 @@ def _check_values(cfg: FannoConfig) -> None:
         raise ConfigError("llm.base_url: required when llm.engine is openai (e.g. http://127.0.0.1:8000/v1)")
     if cfg.llm.max_retries < 0 or cfg.llm.gpu_per_task < 0 or cfg.llm.cpus_per_task < 0:
         raise ConfigError("llm.max_retries, llm.gpu_per_task and llm.cpus_per_task must be >= 0")
+    if cfg.embed.gpu_per_task < 0 or cfg.embed.cpus_per_task < 0:
+        raise ConfigError("embed.gpu_per_task and embed.cpus_per_task must be >= 0")
+    if cfg.embed.max_tokens > 512:
+        raise ConfigError(f"embed.max_tokens: MiniLM has 512 positions, got {cfg.embed.max_tokens}")
+    if (cfg.embed.gpu_per_task or cfg.embed.cpus_per_task) and (cfg.spark.master or "").startswith("local"):
+        raise ConfigError("embed.gpu_per_task / embed.cpus_per_task need a cluster master (Spark has no "
+                          "stage-level scheduling in local mode)")
     if (cfg.llm.gpu_per_task or cfg.llm.cpus_per_task) and (cfg.spark.master or "").startswith("local"):
         raise ConfigError("llm.gpu_per_task / llm.cpus_per_task need a cluster master (Spark has no "
                           "stage-level scheduling in local mode); set spark.master: null and use spark-submit")
@@ -405,7 +421,7 @@ RESUME_SAFE = ("spark.", "tracking.", "output.", "report.", "llm.partitions", "l
                "llm.threads", "llm.gpu_per_task", "llm.cpus_per_task", "llm.tensor_parallel_size",
                "llm.gpu_memory_utilization", "llm.commit_every", "augment.rounds", "augment.target_pairs",
                # precision is how the same model runs, not which: outside the prompt-cache key (see prompt_hash)
-               "llm.dtype", "embed.precision")
+               "llm.dtype", "embed.precision", "embed.gpu_per_task", "embed.cpus_per_task", "embed.batch_size")
 
 
 def resume_drift(saved: dict[str, Any], cfg: FannoConfig) -> list[str]:

@@ -117,12 +117,16 @@ def _record(ctx: Context, st: Stage, df: DataFrame) -> None:
         rd.write_parquet_once(f"rejects/{st.rejects_as or st.name}", decided.where(F.col("drop_reason").isNotNull()))
     if st.decides:
         own = df.where(F.col("drop_reason").isin(*st.reasons)) if st.reasons else df
-        kept = df.where(F.col("drop_reason").isNull()).count()
+        # kept and every reason in one job over the written stage
+        counts = {r["drop_reason"]: r["count"] for r in df.groupBy("drop_reason").count().collect()}
+        kept = counts.get(None, 0)
         ctx.metric(f"{st.name}.kept", kept)
         total = ctx.metrics.get(f"{st.name}.rows")
         if total:
             ctx.metric(f"{st.name}.yield", kept / total)
-        _reasons(ctx, own, st.name)
+        for reason, n in counts.items():
+            if reason is not None and (not st.reasons or reason in st.reasons):
+                ctx.metric(f"{st.name}.dropped.{reason}", n)
         rd.write_parquet_once(f"rejects/{st.name}", own.where(F.col("drop_reason").isNotNull()))
     if st.measure:
         st.measure(ctx, df)

@@ -158,6 +158,12 @@ def read_warc(spark: SparkSession, cfg: InputConfig) -> DataFrame:
         empty_files(spark, cfg.path, WARC_SUFFIXES))
 
 
+def replacement_ratio(text: Column) -> Column:
+    """Share of U+FFFD characters (0 for an empty text)."""
+    n = F.length(text)
+    return F.when(n > 0, (n - F.length(F.regexp_replace(text, "\ufffd", ""))) / n).otherwise(F.lit(0.0))
+
+
 def validate_text(docs: DataFrame, cfg: InputConfig) -> DataFrame:
     """Reasons that apply to every format: too large, undecodable bytes, nothing left after cleaning."""
     cleaned = F.regexp_replace(F.col("text"), _INVISIBLE, "")
@@ -165,7 +171,7 @@ def validate_text(docs: DataFrame, cfg: InputConfig) -> DataFrame:
     error = F.coalesce(
         F.col("read_error"),
         F.when(too_large, F.lit("too_large")),
-        F.when(F.col("text").contains("\ufffd"), F.lit("undecodable_bytes")),
+        F.when(replacement_ratio(F.col("text")) > cfg.max_replacement_ratio, F.lit("undecodable_bytes")),
         F.when(F.col("text").isNotNull() & cleaned.rlike(r"^\s*$"), F.lit("empty_text")),
     )
     # A rejected giant keeps only its head: enough to inspect, without carrying megabytes downstream.

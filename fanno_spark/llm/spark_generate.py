@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ..fs import FileSystem
+from ..resources import map_in_pandas_with_profile, resource_profile
 from .engine import EngineSpec, Sampling, make_engine
 
 log = logging.getLogger("fanno_spark")
@@ -60,43 +61,6 @@ def _generate_partitions(spec: EngineSpec, sampling: Sampling, batch_size: int, 
     return run
 
 
-def _resource_profile(gpus: float, cpus: int):
-    """Stage-level scheduling for the LLM stage only: the rest of the job keeps the default profile
-    (CPU tasks), this stage's tasks each ask for `gpus` GPUs (and `cpus` cores). Spark supports it on
-    standalone (dynamic allocation off), YARN and Kubernetes, not in local mode."""
-    from pyspark.resource import ResourceProfileBuilder, TaskResourceRequests
-
-    req = TaskResourceRequests()
-    if cpus:
-        req = req.cpus(cpus)
-    if gpus:
-        req = req.resource("gpu", gpus)
-    return ResourceProfileBuilder().require(req).build
-
-
-def _generate_with_profile(missing: DataFrame, fn, profile) -> DataFrame:
-    """mapInPandas cannot take a ResourceProfile in Spark 3.5, so the LLM stage runs as an RDD
-    mapPartitions with the profile attached; rows go to the same pandas generator in chunks."""
-    cols = missing.columns
-    fields = [c.split()[0] for c in CACHE_SCHEMA.split(", ")]
-
-    def part(rows):
-        def chunks():
-            buf = []
-            for row in rows:
-                buf.append(tuple(row))
-                if len(buf) >= 1024:
-                    yield pd.DataFrame(buf, columns=cols)
-                    buf = []
-            if buf:
-                yield pd.DataFrame(buf, columns=cols)
-        for out in fn(chunks()):
-            yield from out[fields].itertuples(index=False, name=None)
-
-    rdd = missing.rdd.mapPartitions(part).withResources(profile)
-    return missing.sparkSession.createDataFrame(rdd, CACHE_SCHEMA)
-
-
 @dataclass
 class LLMStats:
     prompts: int = 0
@@ -132,8 +96,8 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
     for i in range(chunks if stats.sent else 0):
         part = missing if chunks == 1 else missing.where(F.pmod(F.xxhash64("prompt_hash"), F.lit(chunks)) == i)
         if gpus_per_task or cpus_per_task:
-            gen = _generate_with_profile(part.repartition(partitions), fn,
-                                         _resource_profile(gpus_per_task, cpus_per_task))
+            gen = map_in_pandas_with_profile(part.repartition(partitions), fn, CACHE_SCHEMA,
+                                             resource_profile(gpus_per_task, cpus_per_task))
         else:
             gen = part.repartition(partitions).mapInPandas(fn, CACHE_SCHEMA)
         # An append commits when its job does (a failed or killed job leaves only _temporary files,

@@ -1,9 +1,12 @@
 """Similarity graph without all pairs, GraphFrames label propagation, diverse sampling.
 
 Two ways to find the edges (cosine >= threshold between unit embeddings), chosen by graph.method:
-- "ivf" (default): an inverted-file index. Spherical k-means on a sample picks n / cell_size
+- "ivf" (default): an inverted-file index. Spherical k-means on a sample picks k = n / cell_size
   centroids; each document lives in its nearest cell and is compared, by one matrix product per cell,
-  with the documents of its `nprobe` nearest cells. Work is nprobe * n * cell_size: linear in n.
+  with the documents of its `nprobe` nearest cells. The centroids form two levels (FAISS's IVF with a
+  coarse quantiser): sqrt(k) coarse centroids, each refined into fine ones on its share of the sample,
+  so placing a document costs sqrt(k) + coarse_nprobe * k / sqrt(k) dot products instead of k. Work is
+  n * (nprobe * cell_size + sqrt(n / cell_size)): linear in n up to a slowly growing factor.
 - "brp": pyspark.ml BucketedRandomProjectionLSH. Spark's BRP has one projection per table and no
   AND-amplification, so in 384 dimensions its buckets are wide slabs (random unit vectors project
   with about the same spread as near pairs differ): fine for a few thousand documents, close to
@@ -62,16 +65,72 @@ def spherical_kmeans(x: np.ndarray, k: int, iters: int, seed: int) -> np.ndarray
     return c.astype(np.float32)
 
 
-def _assign_cells(centroids: np.ndarray, nprobe: int) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+def top_k(sims: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of each row's k largest values, best first (argpartition: O(cols), not a sort)."""
+    k = min(k, sims.shape[1])
+    part = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(
+        np.arange(sims.shape[1]), (len(sims), 1))
+    order = np.argsort(-np.take_along_axis(sims, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+class TwoLevelQuantizer:
+    """Coarse centroids, each with its own fine centroids; cells are the fine centroids, numbered 0..k-1."""
+
+    def __init__(self, coarse: np.ndarray, fine: list[np.ndarray]):
+        self.coarse = coarse
+        self.fine = fine
+        self.offsets = np.cumsum([0] + [len(f) for f in fine])
+
+    @property
+    def cells(self) -> int:
+        return int(self.offsets[-1])
+
+    @classmethod
+    def fit(cls, x: np.ndarray, k: int, iters: int, seed: int) -> TwoLevelQuantizer:
+        k = max(1, min(k, len(x)))
+        k1 = max(1, min(k, math.isqrt(k - 1) + 1))
+        coarse = spherical_kmeans(x, k1, iters, seed)
+        home = np.argmax(x @ coarse.T, axis=1)
+        fine = []
+        for c in range(len(coarse)):  # each coarse cell gets fine centroids in proportion to its share
+            members = x[home == c]
+            kc = max(1, round(k * len(members) / len(x))) if len(members) else 0
+            fine.append(spherical_kmeans(members, kc, iters, seed + c + 1) if kc else coarse[c:c + 1])
+        return cls(coarse, fine)
+
+    def nearest(self, x: np.ndarray, nprobe: int, coarse_nprobe: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per rank j < nprobe: (row indices, fine cell ids) of the rows' j-th nearest cell, searched among
+        their coarse_nprobe nearest coarse cells (a row near few fine centroids may have fewer ranks)."""
+        near_coarse = top_k(x @ self.coarse.T, coarse_nprobe)
+        rows, cells, sims = [], [], []
+        for c in np.unique(near_coarse):
+            idx = np.nonzero((near_coarse == c).any(axis=1))[0]
+            s = x[idx] @ self.fine[c].T
+            best = top_k(s, nprobe)
+            rows.append(np.repeat(idx, best.shape[1]))
+            cells.append((best + self.offsets[c]).ravel())
+            sims.append(np.take_along_axis(s, best, axis=1).ravel())
+        rows, cells, sims = np.concatenate(rows), np.concatenate(cells), np.concatenate(sims)
+        order = np.lexsort((-sims, rows))  # by row, best first
+        rows, cells = rows[order], cells[order]
+        first = np.searchsorted(rows, np.arange(len(x)))
+        count = np.diff(np.append(first, len(rows)))
+        return [(np.nonzero(count > j)[0], cells[first[count > j] + j]) for j in range(nprobe)]
+
+
+def _assign_cells(q: TwoLevelQuantizer, nprobe: int, coarse_nprobe: int
+                  ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def _map(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for b in batches:
             if b.empty:
                 continue
             x = np.stack(b["embedding"].to_numpy()).astype(np.float32)
-            near = np.argsort(-(x @ centroids.T), axis=1)[:, :nprobe]
-            for j in range(near.shape[1]):
-                yield pd.DataFrame({"cell": near[:, j].astype(np.int32), "id": b["id"].to_numpy(),
-                                    "embedding": b["embedding"].to_numpy(), "home": j == 0})
+            ids, emb = b["id"].to_numpy(), b["embedding"].to_numpy()
+            for j, (rows, cells) in enumerate(q.nearest(x, nprobe, coarse_nprobe)):
+                if len(rows):
+                    yield pd.DataFrame({"cell": cells.astype(np.int32), "id": ids[rows], "embedding": emb[rows],
+                                        "home": j == 0})
     return _map
 
 
@@ -107,9 +166,9 @@ def ivf_edges(vecs: DataFrame, cfg: GraphConfig, seed: int = 42) -> DataFrame:
     sample = [r["embedding"] for r in vecs.sample(fraction=frac, seed=seed).select("embedding").collect()]
     if len(sample) < k:  # a small sample fraction can come up short; take rows directly then
         sample = [r["embedding"] for r in vecs.select("embedding").limit(max(k, cfg.train_sample)).collect()]
-    centroids = spherical_kmeans(np.asarray(sample, dtype=np.float32), k, cfg.kmeans_iter, seed)
-    cells = vecs.select("id", "embedding").mapInPandas(_assign_cells(centroids, min(cfg.nprobe, len(centroids))),
-                                                       CELL_SCHEMA)
+    quantizer = TwoLevelQuantizer.fit(np.asarray(sample, dtype=np.float32), k, cfg.kmeans_iter, seed)
+    cells = vecs.select("id", "embedding").mapInPandas(
+        _assign_cells(quantizer, min(cfg.nprobe, quantizer.cells), cfg.coarse_nprobe), CELL_SCHEMA)
     edges = cells.groupBy("cell").applyInPandas(_pairs_in_cell(cfg.cosine_threshold), EDGE_SCHEMA)
     # A pair seen from two cells is one edge (its cosines are equal up to rounding).
     return edges.groupBy("src", "dst").agg(F.max("cosine").alias("cosine"))

@@ -100,7 +100,9 @@ def test_spark_submit_to_standalone_cluster(cluster, tmp_path):
            "jobs/fanno.py", "--config", "conf/local.yaml", "--output", str(out),
            "--set", "spark.master=null", "--set", "sample.max_docs=4", "--set", "tags.prompts_per_doc=2",
            "--set", "augment.rounds=0",
-           "--set", "llm.cpus_per_task=1", "--set", "llm.threads=1", "--set", "input.max_docs=120"]
+           "--set", "llm.cpus_per_task=1", "--set", "llm.threads=1", "--set", "input.max_docs=120",
+           # the embedding stage under its own ResourceProfile, as conf/cluster.yaml runs it on GPU executors
+           "--set", "embed.cpus_per_task=1"]
     proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, SPARK_LOCAL_IP="127.0.0.1"), text=True,
                           capture_output=True, timeout=1500)
     wall = time.time() - start
@@ -111,6 +113,8 @@ def test_spark_submit_to_standalone_cluster(cluster, tmp_path):
     assert len(final) > 0 and final["output"].str.len().gt(0).all()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["docs.rows"] == 120 and metrics["instructions_r0.llm_sent"] == 8
+    vecs = pd.read_parquet(out / "docs_vec")  # embedded under the stage's ResourceProfile
+    assert len(vecs) == metrics["docs_kept.rows"] and vecs["embedding"].map(len).eq(384).all()
     # the work ran on the workers' executors, not in the driver
     executor_logs = list((logs / "work").rglob("stderr"))
     assert executor_logs and any("Running task" in f.read_text(errors="replace") for f in executor_logs)

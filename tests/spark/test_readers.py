@@ -40,11 +40,14 @@ def test_jsonl_bad_records_are_kept_with_reasons(spark, tmp_path):
         json.dumps({"id": "big", "text": "word " * 400_000}),  # 2 MB
         json.dumps({"id": "blank", "text": " \u200f\u202e \n\t"}),  # only invisible characters
         json.dumps({"id": "bidi", "text": "safe\u202e text\u0007 here " + GOOD}),
+        # valid UTF-8 that shows the replacement character once (a page about mojibake): kept
+        json.dumps({"id": "fffd", "text": "Broken bytes show up as \ufffd in a browser. " + GOOD * 8}),
     ]
     path = tmp_path / "c.jsonl.gz"
     with gzip.open(path, "wb") as fh:
         fh.write(("\n".join(lines) + "\n").encode())
-        fh.write(b'{"id": "bytes", "text": "caf\xe9 au lait ' + GOOD.encode() + b'"}\n')  # latin-1, not UTF-8
+        # latin-1, not UTF-8: each accented letter becomes U+FFFD, well over input.max_replacement_ratio
+        fh.write(b'{"id": "bytes", "text": "caf\xe9 cr\xe8me br\xfbl\xe9e \xe0 la fran\xe7aise ' + GOOD.encode() + b'"}\n')
     df = read_corpus(spark, InputConfig(path=str(path), max_doc_chars=1_000_000))
     rows = df.collect()
     assert len(rows) == len(lines) + 1  # nothing silently lost
@@ -54,6 +57,7 @@ def test_jsonl_bad_records_are_kept_with_reasons(spark, tmp_path):
     by_id = {r["id"]: r for r in rows if r["read_error"] is None}
     assert by_id["a"]["text"] == GOOD and by_id["a"]["url"] == "u"
     assert by_id["bidi"]["text"].startswith("safe text here ")  # bidi override and BEL removed
+    assert by_id["fffd"]["text"].count("\ufffd") == 1
     big = next(r for r in rows if r["read_error"] == "too_large")
     assert len(big["text"]) == 10_000  # the reject keeps a head, not 2 MB
 

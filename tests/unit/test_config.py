@@ -95,6 +95,10 @@ def test_param_redaction_hides_secret_leaves_not_token_counts():
     (["respond.mode=hybrid"], "respond.mode"),
     (["augment.target_pairs=0"], "augment.target_pairs"),
     (["doc_judge.top_logprobs=0"], "doc_judge.top_logprobs"),
+    (["embed.gpu_per_task=1"], "embed.gpu_per_task / embed.cpus_per_task need a cluster master"),
+    (["embed.max_tokens=600"], "embed.max_tokens: MiniLM has 512 positions"),
+    (["embed.max_tokens=0"], "embed.max_tokens"),
+    (["input.max_replacement_ratio=0"], "input.max_replacement_ratio"),
 ])
 def test_llm_stage_settings_are_checked_before_spark(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -1,0 +1,49 @@
+"""Stage-level scheduling (Spark ResourceProfile) for the stages that need other executors than the
+rest of the job: the LLM stages and, when configured, the embedding stage (GPU executors)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+
+def resource_profile(gpus: float, cpus: int):
+    """The stage's tasks each ask for `gpus` GPUs (and `cpus` cores); the rest of the job keeps the default
+    profile. Spark supports it on standalone (dynamic allocation off), YARN and Kubernetes, not in local mode."""
+    from pyspark.resource import ResourceProfileBuilder, TaskResourceRequests
+
+    req = TaskResourceRequests()
+    if cpus:
+        req = req.cpus(cpus)
+    if gpus:
+        req = req.resource("gpu", gpus)
+    return ResourceProfileBuilder().require(req).build
+
+
+def map_in_pandas_with_profile(df: DataFrame, fn: Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]],
+                               schema: T.StructType | str, profile, chunk_rows: int = 1024) -> DataFrame:
+    """df.mapInPandas(fn, schema) with a ResourceProfile: mapInPandas cannot take one in Spark 3.5, so this
+    runs as an RDD mapPartitions with the profile attached; rows reach `fn` as pandas chunks."""
+    cols = df.columns
+    spark = df.sparkSession
+    if not isinstance(schema, T.StructType):
+        schema = spark.createDataFrame([], schema).schema
+    fields = schema.fieldNames()
+
+    def part(rows):
+        def chunks():
+            buf = []
+            for row in rows:
+                buf.append(tuple(row))
+                if len(buf) >= chunk_rows:
+                    yield pd.DataFrame(buf, columns=cols)
+                    buf = []
+            if buf:
+                yield pd.DataFrame(buf, columns=cols)
+        for out in fn(chunks()):
+            yield from out[fields].itertuples(index=False, name=None)
+
+    return spark.createDataFrame(df.rdd.mapPartitions(part).withResources(profile), schema)
