@@ -52,8 +52,8 @@ mlflow-ui: install ## browse runs/local's MLflow store on http://127.0.0.1:5000
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(OUTPUT)/mlflow.db \
 	  --host 127.0.0.1 --port 5000
 
-test: install ## run the whole test suite (unit, spark, e2e); CI calls this
-	$(PY) -m pytest tests -v --durations=15
+test: install ## run the whole test suite (unit, spark, e2e) on 2 workers; CI calls this
+	$(PY) -m pytest tests -v -n 2 --dist loadgroup --durations=20
 
 test-unit: install ## unit tests only (no Spark)
 	$(PY) -m pytest tests/unit -q
