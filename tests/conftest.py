@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -13,9 +15,8 @@ REAL_MODEL = {"tests/e2e/test_job.py", "tests/e2e/test_vllm_engine.py", "tests/e
               "tests/cluster/test_standalone.py"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which turns the marks into groups
 def pytest_collection_modifyitems(config, items):
-    import pytest
-
     for item in items:
         path = item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group("real-model" if path in REAL_MODEL else path))
