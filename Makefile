@@ -53,7 +53,7 @@ mlflow-ui: install ## browse runs/local's MLflow store on http://127.0.0.1:5000
 	  --host 127.0.0.1 --port 5000
 
 test: install ## run the whole test suite (unit, spark, e2e) on 2 workers; CI calls this
-	$(PY) -m pytest tests -v -n 2 --dist loadgroup --durations=20
+	$(PY) -m pytest tests -v -n 2 --dist loadfile --durations=20
 
 test-unit: install ## unit tests only (no Spark)
 	$(PY) -m pytest tests/unit -q
