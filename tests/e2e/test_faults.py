@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ["--config", "conf/local.yaml", "--set", "llm.engine=fake", "--set", "llm.model=fake",
         "--set", "input.max_docs=80", "--set", "sample.max_docs=12", "--set", "seeds.docs=4",
-        "--set", "tags.prompts_per_doc=2", "--set", "augment.window=4", "--set", "augment.rounds=2",
+        "--set", "tags.prompts_per_doc=2", "--set", "augment.window=4", "--set", "augment.rounds=1",
         "--set", "llm.batch_size=2", "--set", "llm.commit_every=2", "--set", "report.enabled=false"]
 
 

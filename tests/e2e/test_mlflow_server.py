@@ -20,7 +20,7 @@ from PIL import Image
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--set", "llm.engine=fake", "--set", "llm.model=fake",
-         "--set", "input.max_docs=150", "--set", "sample.max_docs=4", "--set", "seeds.docs=2",
+         "--set", "input.max_docs=60", "--set", "sample.max_docs=4", "--set", "seeds.docs=2",
          "--set", "tags.prompts_per_doc=2", "--set", "augment.window=2", "--set", "augment.rounds=1",
          "--set", "spark.master=local[2]"]
 
@@ -84,7 +84,7 @@ def test_runs_on_a_real_server_and_the_comparison_notebook(server, tmp_path):
         assert run.info.status == "FINISHED" and run.info.run_name == name
         assert run.data.params["llm.temperature"] == str({"greedy": 0.0, "warm": 0.8}[name])
         pairs = len(pd.read_parquet(out / "final"))
-        assert run.data.metrics["final.pairs"] == pairs and run.data.metrics["docs.rows"] == 150
+        assert run.data.metrics["final.pairs"] == pairs and run.data.metrics["docs.rows"] == 60
         assert run.data.metrics["instructions_r0.llm_completion_tokens"] > 0
         top = {a.path for a in client.list_artifacts(run_id)}
         assert {"config.yaml", "ucb", "dataset"} <= top
