@@ -81,11 +81,12 @@ def mark_similar(cands: DataFrame, pool_vecs: DataFrame | None, threshold: float
     alive = cands.where(F.col("drop_reason").isNull()).select(F.col("instruction_id").alias("id"),
                                                               F.col("instruction").alias("text")).dropDuplicates(["id"])
     # One partition per 4,096 candidates: a round's few dozen instructions load MiniLM in one worker, not in all.
-    parts = max(1, min(spark.sparkContext.defaultParallelism, -(-alive.count() // 4096)))
+    n_alive = alive.count()
+    parts = max(1, min(spark.sparkContext.defaultParallelism, -(-n_alive // 4096)))
     cand_vecs = embed.embed_documents(alive.repartition(parts), embed_cfg, model_path).select("id", "embedding").cache()
     pool = (pool_vecs.join(cand_vecs.select("id"), "id", "left_anti") if pool_vecs is not None
             else cand_vecs.limit(0))
-    n = cand_vecs.count() + pool.count()
+    n = n_alive + pool.count()  # the candidates are counted once, above
     if n <= exact_max:  # a bounded collect: at most exact_max vectors
         hits = spark.createDataFrame(exact_hits([(r[0], r[1]) for r in cand_vecs.collect()],
                                                 [(r[0], r[1]) for r in pool.collect()], threshold), HIT_SCHEMA)
