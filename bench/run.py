@@ -25,7 +25,6 @@ def spark_session():
              .config("spark.sql.shuffle.partitions", "8").config("spark.driver.memory", "6g")
              .config("spark.jars", str(graphframes_jar())).config("spark.python.worker.reuse", "true")
              .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-             .config("spark.graphx.pregel.checkpointInterval", "2")
              .config("spark.ui.showConsoleProgress", "false")
              # what build_spark sets for LLM stages: all cores for the engine, offline/in-process vLLM env
              .config("spark.executorEnv.OMP_NUM_THREADS", str(os.cpu_count()))
@@ -58,7 +57,7 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="P1,P2,P3,P4,P5")
+    ap.add_argument("--only", default="P1,P2,P3,P4,P5,P6")
     ap.add_argument("--docs", type=int, default=25_000)
     ap.add_argument("--sizes", default="10000,100000,1000000")
     args = ap.parse_args()
@@ -82,6 +81,10 @@ def main() -> None:
         from . import p5_embed
 
         rows += p5_embed.run(spark)
+    if "P6" in only:
+        from . import p6_decontam
+
+        rows += p6_decontam.run(spark)
     if "P4" in only:
         from . import p4_calls
 

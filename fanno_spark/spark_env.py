@@ -102,8 +102,6 @@ def build_spark(cfg: FannoConfig):
         "spark.executorEnv.OMP_NUM_THREADS": threads,  # PySpark would set 1 and halve vLLM's speed
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": "4g",
-        # GraphX Pregel (under GraphFrames labelPropagation) checkpoints every N iterations.
-        "spark.graphx.pregel.checkpointInterval": str(cfg.graph.checkpoint_interval),
     }
     for key in ENV_DEFAULTS:
         conf[f"spark.executorEnv.{key}"] = os.environ[key]

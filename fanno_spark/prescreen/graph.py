@@ -196,18 +196,29 @@ def brp_edges(vecs: DataFrame, cfg: GraphConfig, seed: int = 42) -> DataFrame:
 
 
 def label_propagation(vertices: DataFrame, edges: DataFrame, cfg: GraphConfig) -> DataFrame:
-    """id -> community. Every vertex is kept: one without edges is its own community."""
+    """id -> community. Every vertex is kept: one without edges is its own community.
+
+    Synchronous label propagation as GraphX runs it (each vertex takes the label most of its neighbours
+    carry; `graph.lpa_max_iter` rounds), over the GraphFrame's triplets, with one change: a tie goes to the
+    smallest label. GraphFrames' labelPropagation breaks ties by the order messages arrive, which differs
+    between runs (two runs on one 200-vertex random graph disagreed), so the same input could give other
+    communities and another selection.
+    """
     from graphframes import GraphFrame  # lives inside the GraphFrames jar
 
     undirected = edges.select("src", "dst").unionByName(edges.select(F.col("dst").alias("src"),
-                                                                      F.col("src").alias("dst")))
-    # GraphFrames numbers string ids by partition order, and LPA breaks label ties by message order:
-    # sorting both inputs makes the numbering, and so the communities, the same on every run.
-    g = GraphFrame(vertices.select("id").orderBy("id"), undirected.orderBy("src", "dst"))
-    # GraphX Pregel under labelPropagation checkpoints every spark.graphx.pregel.checkpointInterval
-    # iterations (set by build_spark from graph.checkpoint_interval), so long runs keep a short lineage.
-    labels = g.labelPropagation(maxIter=cfg.lpa_max_iter)
-    # LPA labels are internal longs; name a community by its smallest member for readable output.
+                                                                      F.col("src").alias("dst"))).distinct()
+    labels = vertices.select("id").distinct().withColumn("label", F.col("id"))
+    for it in range(cfg.lpa_max_iter):
+        trip = GraphFrame(labels, undirected).triplets
+        # most frequent neighbour label; among equals the smallest (min of (-count, label))
+        best = (trip.groupBy(F.col("dst.id").alias("id"), F.col("src.label").alias("label")).count()
+                .groupBy("id").agg(F.min(F.struct((-F.col("count")).alias("c"), "label")).alias("b"))
+                .select("id", F.col("b.label").alias("new")))
+        labels = labels.join(best, "id", "left").select("id", F.coalesce("new", "label").alias("label"))
+        if (it + 1) % cfg.checkpoint_interval == 0 and it + 1 < cfg.lpa_max_iter:
+            labels = labels.checkpoint()  # keeps the plan (and a lost task's recomputation) short
+    # name a community by its smallest member for readable output
     named = labels.withColumn("community", F.min("id").over(Window.partitionBy("label")))
     return named.select("id", "community")
 
