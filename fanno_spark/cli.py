@@ -123,7 +123,7 @@ def _run(cfg, args) -> int:
     from .fs import HadoopFS, display
     from .io.preflight import check_remote_input
     from .pipeline import run_job
-    from .runlock import completed_stages, run_lock
+    from .runlock import run_lock
     from .spark_env import build_spark
     from .tracking import Tracker, default_uri
 
@@ -138,10 +138,10 @@ def _run(cfg, args) -> int:
         if problem:
             print(f"error: {problem}", file=sys.stderr)
             return 2
-        resumed = bool(args.resume and completed_stages(run_dir, fs))
         spark.sparkContext.setCheckpointDir(f"{run_dir.rstrip('/')}/_checkpoints")
+        # "resumed" is tagged by the job itself, only when it reuses stages of an earlier run
         tracker = Tracker(cfg.tracking.uri or default_uri(run_dir), cfg.tracking.experiment, cfg.tracking.run_name,
-                          tags={"run_dir": run_dir, "resumed": str(resumed).lower()})
+                          tags={"run_dir": run_dir})
         status = "FAILED"
         try:
             result = run_job(spark, cfg, run_dir, fs, tracker, until=args.until)

@@ -105,7 +105,7 @@ class GraphConfig:
     lsh_bucket_length: float = 0.1  # brp
     lsh_num_tables: int = 6  # brp
     lpa_max_iter: int = 5
-    checkpoint_interval: int = 2  # GraphX Pregel checkpoint every N LPA iterations
+    checkpoint_interval: int = 2  # label propagation checkpoints its labels every N iterations
 
 
 @dataclass(frozen=True)
@@ -212,6 +212,40 @@ class JudgeConfig:
 
 
 @dataclass(frozen=True)
+class DecontamConfig:
+    """Drop generated pairs (and optionally documents) sharing a word n-gram with an evaluation prompt."""
+
+    benchmarks: tuple[str, ...] = ()  # files or folders (.jsonl/.json, .parquet, .txt lines); empty: skipped
+    prompt_field: str = "prompt"  # the prompt field (a list field, e.g. MT-Bench "turns": each element a prompt)
+    ngram: int = 13  # words per n-gram (common practice since GPT-3)
+    min_words: int = 8  # shorter benchmark prompts are skipped (counted); shorter than ngram: matched whole
+    documents: bool = False  # also drop input documents that contain a benchmark n-gram
+    instruction_fields: tuple[str, ...] = ("instruction", "input", "output")
+
+
+PII_TYPES = ("secret", "email", "credit_card", "ip", "phone")  # in the order they are masked
+
+
+@dataclass(frozen=True)
+class PIIConfig:
+    """Typed placeholders for personal data in documents (before any prompt) and in generated text."""
+
+    types: tuple[str, ...] = PII_TYPES  # empty: off
+    documents: bool = True
+    generated: bool = True
+
+
+@dataclass(frozen=True)
+class CardConfig:
+    """export/README.md, a Hugging Face dataset card written with every run."""
+
+    pretty_name: str = "FANNO instructions (fanno-spark)"
+    license: str = "other"  # the licence you release under; the corpus's terms decide what you may choose
+    language: tuple[str, ...] = ("en",)
+    description: str = ""  # a paragraph of your own at the top of the card
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     dir: str = "runs/local"
     sample_rows: int = 50
@@ -260,6 +294,9 @@ class FannoConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     respond: RespondConfig = field(default_factory=RespondConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
+    pii: PIIConfig = field(default_factory=PIIConfig)
+    card: CardConfig = field(default_factory=CardConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -286,7 +323,7 @@ POSITIVE = ("embed.batch_size", "embed.max_tokens", "graph.lsh_num_tables", "gra
             "prescreen.language_chars", "doc_judge.max_doc_chars", "doc_judge.top_logprobs",
             "llm.concurrency", "llm.request_timeout_s", "llm.backoff_s", "respond.max_doc_chars",
             "judge.max_chars", "judge.top_logprobs", "llm.commit_every", "report.top_verb_nouns", "report.length_bin_words",
-            "report.length_cap_words", "report.diversity_sample")
+            "report.length_cap_words", "report.diversity_sample", "decontam.ngram", "decontam.min_words")
 FRACTIONS = ("input.max_replacement_ratio", "graph.cosine_threshold", "dedup.jaccard_threshold",
              "augment.top_fraction", "llm.top_p",
              "llm.gpu_memory_utilization", "doc_judge.min_quality", "doc_judge.max_advertisement")
@@ -392,6 +429,17 @@ def _check_values(cfg: FannoConfig) -> None:
         raise ConfigError(f"augment.target_pairs: must be > 0, got {cfg.augment.target_pairs}")
     if cfg.output.progress_interval_s < 0:
         raise ConfigError(f"output.progress_interval_s: must be >= 0 (0 = off), got {cfg.output.progress_interval_s}")
+    bad = [t for t in cfg.pii.types if t not in PII_TYPES]
+    if bad:
+        raise ConfigError(f"pii.types: unknown {', '.join(bad)} (known: {', '.join(PII_TYPES)})")
+    if cfg.decontam.min_words > cfg.decontam.ngram:
+        raise ConfigError(f"decontam.min_words: must be <= decontam.ngram ({cfg.decontam.ngram}), "
+                          f"got {cfg.decontam.min_words}")
+    if not cfg.decontam.instruction_fields:
+        raise ConfigError("decontam.instruction_fields: name at least one of instruction, input, output")
+    bad = [f for f in cfg.decontam.instruction_fields if f not in ("instruction", "input", "output")]
+    if bad:
+        raise ConfigError(f"decontam.instruction_fields: unknown {', '.join(bad)} (known: instruction, input, output)")
     if cfg.input.max_docs is not None and cfg.input.max_docs <= 0:
         raise ConfigError(f"input.max_docs: must be > 0, got {cfg.input.max_docs}")
 
@@ -416,7 +464,7 @@ def to_dict(cfg: FannoConfig) -> dict[str, Any]:
 
 # Keys a resumed run may change: where and how it runs, not what it generates. More rounds or a larger
 # target extend a run; anything else (model, sampling, filters, ...) would mix two datasets.
-RESUME_SAFE = ("spark.", "tracking.", "output.", "report.", "llm.partitions", "llm.batch_size", "llm.concurrency",
+RESUME_SAFE = ("spark.", "tracking.", "output.", "report.", "card.", "llm.partitions", "llm.batch_size", "llm.concurrency",
                "llm.request_timeout_s", "llm.max_retries", "llm.backoff_s", "llm.base_url", "llm.api_key_env",
                "llm.threads", "llm.gpu_per_task", "llm.cpus_per_task", "llm.tensor_parallel_size",
                "llm.gpu_memory_utilization", "llm.commit_every", "augment.rounds", "augment.target_pairs",
@@ -484,4 +532,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         local = cfg.input.path.removeprefix("file://").removeprefix("file:")
         if not Path(local).exists():
             raise ConfigError(f"input.path: {cfg.input.path} does not exist")
+    for bench in cfg.decontam.benchmarks if check_input else ():
+        from .fs import scheme
+
+        if scheme(bench) in (None, "file") and (cfg.spark.master or "").startswith("local"):
+            local = bench.removeprefix("file://").removeprefix("file:")
+            if not Path(local).exists():
+                raise ConfigError(f"decontam.benchmarks: {bench} does not exist")
     return cfg

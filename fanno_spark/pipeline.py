@@ -31,6 +31,7 @@ from .io.readers import read_corpus
 from .llm.engine import EngineSpec
 from .llm.model_store import embedding_model_path, model_key, resolve_model
 from .prescreen import dedup, doc_judge, embed, graph, heuristics, language
+from .publish import card, decontam, lineage, pii
 from .redact import redact
 from .report.build import build_report
 from .rundir import RunDir
@@ -52,6 +53,40 @@ class UnknownStage(ValueError):
 def _score(ctx: Context) -> DataFrame:
     p = ctx.cfg.prescreen
     return heuristics.decide(heuristics.score_documents(language.add_language(ctx.out("docs"), p.language_chars)), p)
+
+
+def _dedup(ctx: Context) -> DataFrame:
+    """Near-duplicates marked on the text as read; then PII masked, before the judge or any prompt sees it."""
+    marked = dedup.mark_near_duplicates(ctx.out("docs_scored"), ctx.cfg.dedup)
+    return pii.mask_columns(marked, ("text",), ctx.cfg.pii.types) if ctx.cfg.pii.documents else marked
+
+
+def _count_pii(ctx: Context, df: DataFrame, scope: str, columns: tuple[str, ...]) -> None:
+    for kind, n in pii.counts(df, columns, ctx.cfg.pii.types).items():
+        ctx.metric(f"pii.{scope}.{kind}", n)
+
+
+def _benchmarks(ctx: Context) -> tuple[DataFrame, list[int]]:
+    """The evaluation prompts' n-grams, read once per job (cached: a few MB for 10k prompts)."""
+    if "bench" not in ctx.shared:
+        grams, lengths, stats = decontam.benchmark_grams(
+            decontam.load_benchmarks(ctx.spark, ctx.cfg.decontam, ctx.fs), ctx.cfg.decontam)
+        for k, v in stats.items():
+            ctx.metric(f"decontam.benchmark.{k}", v)
+        ctx.shared["bench"] = (grams.cache(), lengths)
+    return ctx.shared["bench"]
+
+
+def _decontaminate_documents(ctx: Context, rules_out: str) -> DataFrame:
+    grams, lengths = _benchmarks(ctx)
+    return decontam.mark_contaminated(ctx.out(rules_out), "id", ("text",), grams, lengths)
+
+
+def _count_contaminated(ctx: Context, df: DataFrame, scope: str) -> None:
+    found = decontam.per_benchmark(df)
+    for path in ctx.cfg.decontam.benchmarks:
+        name = decontam.benchmark_name(path)
+        ctx.metric(f"decontam.{scope}.{name}", found.get(name, 0))
 
 
 def _judge_documents(ctx: Context) -> DataFrame:
@@ -269,12 +304,33 @@ def _ucb_pick(ctx: Context, r: int) -> DataFrame:
 
 
 # -- output ----------------------------------------------------------------------------------------
-def _final(ctx: Context) -> DataFrame:
+def _valid_pairs(ctx: Context) -> DataFrame:
+    """The valid pairs of every round that ran."""
     frames = [ctx.out(pairs_stage(ctx.cfg, r)).where(F.col("drop_reason").isNull())
               for r in range(ctx.cfg.augment.rounds + 1) if pairs_stage(ctx.cfg, r) in ctx.outputs]
     valid = frames[0]
     for f in frames[1:]:
         valid = valid.unionByName(f)
+    return valid
+
+
+def _decontaminate_pairs(ctx: Context) -> DataFrame:
+    grams, lengths = _benchmarks(ctx)
+    return decontam.mark_contaminated(_valid_pairs(ctx), "instruction_id", ctx.cfg.decontam.instruction_fields,
+                                      grams, lengths)
+
+
+def _count_generated_pii(ctx: Context, final: DataFrame) -> None:
+    _count_pii(ctx, final, "generated", ("instruction", "input", "output"))
+
+
+def _final(ctx: Context) -> DataFrame:
+    if "decontaminated" in ctx.outputs:
+        valid = ctx.out("decontaminated").where(F.col("drop_reason").isNull())
+    else:
+        valid = _valid_pairs(ctx)
+    if ctx.cfg.pii.generated:
+        valid = pii.mask_columns(valid, ("instruction", "input", "output"), ctx.cfg.pii.types)
     if "judge_score" not in valid.columns:
         valid = valid.withColumn("judge_score", F.lit(None).cast("double"))
     urls = ctx.out("docs_selected").select(F.col("id").alias("doc_id"), F.col("url").alias("doc_url"))
@@ -323,6 +379,8 @@ def _report(ctx: Context, final: DataFrame) -> None:
         ctx.metric(k, v)
     for f in [*pngs, local / "report.json"]:
         ctx.fs.upload(f, ctx.rd.uri("report", f.name))
+        if f.suffix == ".png":  # the dataset card shows them from export/ (what gets published)
+            ctx.fs.upload(f, ctx.rd.uri("export", "plots", f.name))
         if ctx.tracker:
             ctx.tracker.log_artifact(f, "report")
     shutil.rmtree(local, ignore_errors=True)
@@ -362,19 +420,27 @@ def build_plan(cfg: FannoConfig) -> list[Stage]:
     """Every stage this config runs, in order. Disabled stages are absent (see disabled_stages)."""
     ec = cfg.embed
     rules_out = "docs_judged" if cfg.doc_judge.enabled else "docs_dedup"
+    docs_decontam = bool(cfg.decontam.benchmarks and cfg.decontam.documents)
+    before_split = "docs_decontaminated" if docs_decontam else rules_out
     plan = [
-        Stage("docs", (), lambda c: read_corpus(c.spark, c.cfg.input), "read the corpus into one schema"),
+        Stage("docs", (), lambda c: read_corpus(c.spark, c.cfg.input), "read the corpus into one schema",
+              after=lineage.log_corpus),
         Stage("docs_scored", ("docs",), _score, "heuristic scores, language, exact dedup; drop_reason"),
-        Stage("docs_dedup", ("docs_scored",), lambda c: dedup.mark_near_duplicates(c.out("docs_scored"), c.cfg.dedup),
-              "MinHash near-duplicates"),
+        Stage("docs_dedup", ("docs_scored",), _dedup, "MinHash near-duplicates; PII masked"),
     ]
     if cfg.doc_judge.enabled:
         plan.append(Stage("docs_judged", ("docs_dedup",), _judge_documents, "LLM quality / advertisement judge",
                           measure=_count_unscored_documents))
+    if docs_decontam:
+        plan.append(Stage("docs_decontaminated", (rules_out,), lambda c: _decontaminate_documents(c, rules_out),
+                          "documents sharing an n-gram with an evaluation prompt",
+                          measure=lambda c, df: _count_contaminated(c, df, "documents")))
     plan += [
-        Stage("docs_kept", (rules_out,), lambda c: heuristics.split_kept(c.out(rules_out))[0].drop("raw", "read_error"),
-              "the kept documents; the rest to rejects/docs", splits=rules_out, rejects_as="docs",
-              reason_prefix="prescreen", after=_stop_if_nothing_kept),
+        Stage("docs_kept", (before_split,),
+              lambda c: heuristics.split_kept(c.out(before_split))[0].drop("raw", "read_error", "contaminated_by"),
+              "the kept documents; the rest to rejects/docs", splits=before_split, rejects_as="docs",
+              reason_prefix="prescreen", after=_stop_if_nothing_kept,
+              measure=lambda c, df: _count_pii(c, df, "documents", ("text",))),
         Stage("docs_vec", ("docs_kept",), lambda c: embed.embed_documents(c.out("docs_kept").select("id", "text"), ec,
                                                                           embedding_model_path()),
               "MiniLM embeddings"),
@@ -387,8 +453,14 @@ def build_plan(cfg: FannoConfig) -> list[Stage]:
     ]
     for r in range(cfg.augment.rounds + 1):
         plan += _round(cfg, r)
-    plan.append(Stage("final", tuple(pairs_stage(cfg, r) for r in range(cfg.augment.rounds + 1)) + ("docs_selected",),
-                      _final, "the dataset with lineage; export/ and report/", partitions=1, after=_export))
+    last_rounds = tuple(pairs_stage(cfg, r) for r in range(cfg.augment.rounds + 1))
+    if cfg.decontam.benchmarks:
+        plan.append(Stage("decontaminated", last_rounds, _decontaminate_pairs,
+                          "pairs sharing an n-gram with an evaluation prompt", decides=True, reasons=("contaminated",),
+                          measure=lambda c, df: _count_contaminated(c, df, "pairs")))
+    plan.append(Stage("final", (("decontaminated",) if cfg.decontam.benchmarks else last_rounds) + ("docs_selected",),
+                      _final, "the dataset with lineage, generated text PII-masked; export/ (card) and report/",
+                      partitions=1, after=_export, measure=_count_generated_pii))
     return plan
 
 
@@ -399,6 +471,10 @@ def disabled_stages(cfg: FannoConfig) -> dict[str, str]:
         off["docs_judged"] = "doc_judge.enabled"
     if not cfg.judge.enabled:
         off.update({f"judged_r{r}": "judge.enabled" for r in range(cfg.augment.rounds + 1)})
+    if not cfg.decontam.benchmarks:
+        off["decontaminated"] = "decontam.benchmarks"
+    if not (cfg.decontam.benchmarks and cfg.decontam.documents):
+        off["docs_decontaminated"] = "decontam.documents"
     return off
 
 
@@ -411,7 +487,8 @@ def check_until(cfg: FannoConfig, until: str | None) -> None:
         return
     off = disabled_stages(cfg)
     if until in off:
-        raise UnknownStage(f"--until {until}: that stage is off in this config ({off[until]}: false)")
+        setting = "[]" if off[until] == "decontam.benchmarks" else "false"
+        raise UnknownStage(f"--until {until}: that stage is off in this config ({off[until]}: {setting})")
     if until.rsplit("_r", 1)[-1].isdigit() and until.rsplit("_r", 1)[0] in ("instructions", "pairs", "judged",
                                                                             "ucb_pick", "ucb_update"):
         raise UnknownStage(f"--until {until}: this config runs rounds 0..{cfg.augment.rounds} (augment.rounds)")
@@ -452,16 +529,42 @@ def run_job(spark: SparkSession, cfg: FannoConfig, run_dir: str, fs: FileSystem,
     ctx = Context(spark, cfg, rd, fs, tracker, model_key(llm.model, path), spec)
     plan = build_plan(cfg)
     log.info("plan: %s", " -> ".join(s.name for s in plan))
+    if cfg.decontam.benchmarks:
+        _benchmarks(ctx)  # a missing file or field stops here, before any stage
     try:
         run_plan(ctx, plan, until)
     except StopAfter as stop:
         log.info("stopped after stage %s (--until)", stop)
+        _tag_resumed(ctx)
         rd.write_json("metrics.json", {**ctx.metrics, **ctx.info})
         return JobResult(run_dir, tracker.run_id if tracker else None, 0, None, dict(ctx.metrics))
+    _tag_resumed(ctx)
     pairs = int(ctx.metrics["final.rows"])
     calls = sum(v for k, v in ctx.metrics.items() if k.endswith(".llm_prompts"))
     ctx.metric("final.pairs", pairs)
     if pairs:
         ctx.metric("final.llm_calls_per_pair", calls / pairs)
+    lineage.log_output(ctx, ctx.out("final"), rd.uri("final"))
     rd.write_json("metrics.json", {**ctx.metrics, **ctx.info})  # the same numbers as MLflow, next to the data
+    _write_card(ctx)
     return JobResult(run_dir, tracker.run_id if tracker else None, pairs, rd.uri("export"), dict(ctx.metrics))
+
+
+def _tag_resumed(ctx: Context) -> None:
+    """Only a run that reused stages of an earlier one says so."""
+    if ctx.reused and ctx.tracker:
+        ctx.tracker.set_tag("resumed", "true")
+        ctx.tracker.set_tag("resumed_stages", ",".join(ctx.reused))
+
+
+def _write_card(ctx: Context) -> None:
+    if "lineage.input" not in ctx.shared:
+        lineage.log_corpus(ctx, ctx.out("docs"), force=True)
+    plots = sorted(name for name, is_dir, _, _ in ctx.fs.list(ctx.rd.uri("export", "plots")) if not is_dir)
+    text = card.render(ctx.cfg, ctx.metrics, ctx.info, run_id=ctx.tracker.run_id if ctx.tracker else None,
+                       tracking_uri=redact(ctx.tracker.uri) if ctx.tracker else None, run_dir=ctx.rd.uri(),
+                       plots=plots, lineage={k.split(".", 1)[1]: v for k, v in ctx.shared.items()
+                                             if k.startswith("lineage.")})
+    ctx.fs.write_text(ctx.rd.uri("export", "README.md"), text)
+    if ctx.tracker:
+        ctx.tracker.log_text(text, "dataset/README.md")

@@ -62,6 +62,8 @@ class Context:
     metrics: dict[str, float] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
     bandit: UCBBandit | None = None
+    shared: dict = field(default_factory=dict)  # built once per job, used by several stages (benchmarks)
+    reused: list[str] = field(default_factory=list)  # stages an earlier run completed (a resumed run)
 
     def out(self, name: str) -> DataFrame:
         return self.outputs[name]
@@ -136,6 +138,8 @@ def _finish(ctx: Context, st: Stage, df: DataFrame, before: tuple[dict, dict]) -
     """Record a stage's numbers once, when it completes, into metrics/<stage>.json; a resumed run reloads
     them (what the dataset cost, LLM calls included) instead of recounting every earlier stage."""
     saved = f"metrics/{st.name}.json"
+    if st.name not in ctx.rd.timings:
+        ctx.reused.append(st.name)
     if st.name not in ctx.rd.timings and ctx.rd.exists(saved):  # completed by an earlier run
         for k, v in ctx.rd.read_json(saved).items():
             (ctx.note if isinstance(v, str) else ctx.metric)(k, v)

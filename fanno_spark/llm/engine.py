@@ -187,6 +187,8 @@ class FakeEngine:
                 p_five = int(digest[2:4], 16) / 255 * 0.98 + 0.01  # with "1": a 1..5 score spread
                 lps = {"1": math.log(p_yes), "0": math.log(1 - p_yes), "5": math.log(p_five)}
                 text = "1" if p_yes >= 0.5 else "0"
+            else:  # test hook: text the "model" adds to every answer (planted PII for the masking test)
+                text += os.environ.get("FANNO_FAKE_APPEND", "")
             out.append(Generation(text, "stop", len(last.split()), len(text.split()), lps))
         return out
 

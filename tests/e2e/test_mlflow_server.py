@@ -19,6 +19,7 @@ from PIL import Image
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
+PLANTED_PII = " Reach me at jane.doe@example.com or (555) 123-4567; card 4111 1111 1111 1111, host 203.0.113.7."
 SMALL = ["--set", "llm.engine=fake", "--set", "llm.model=fake",
          "--set", "input.max_docs=60", "--set", "sample.max_docs=4", "--set", "seeds.docs=2",
          "--set", "tags.prompts_per_doc=2", "--set", "augment.window=2", "--set", "augment.rounds=1",
@@ -70,9 +71,11 @@ def test_runs_on_a_real_server_and_the_comparison_notebook(server, tmp_path):
     runs = {}
     for name, temperature in (("greedy", 0.0), ("warm", 0.8)):
         out = tmp_path / name
+        # the "warm" model writes personal data into every answer: it must not reach the export
         proc = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL,
                         "--set", f"tracking.uri={uri}", "--set", "tracking.experiment=gen-configs",
-                        "--set", f"tracking.run_name={name}", "--set", f"llm.temperature={temperature}"])
+                        "--set", f"tracking.run_name={name}", "--set", f"llm.temperature={temperature}"],
+                       env={"FANNO_FAKE_APPEND": PLANTED_PII} if name == "warm" else None)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert f"(tracking uri {uri})" in proc.stdout
         runs[name] = (proc.stdout.split("mlflow run: ")[1].split()[0], out)
@@ -95,6 +98,18 @@ def test_runs_on_a_real_server_and_the_comparison_notebook(server, tmp_path):
         with Image.open(local) as im:
             assert im.format == "PNG"
         assert run.data.metrics["report.tag_coverage"] > 0
+        # lineage in the run's Datasets panel, served by the server; the card logged with the data
+        inputs = {d.dataset.name: json.loads(d.dataset.profile)["num_rows"] for d in run.inputs.dataset_inputs}
+        assert inputs == {"corpus": 60, "instructions": pairs}
+        assert "dataset/README.md" in {a.path for a in client.list_artifacts(run_id, "dataset")}
+        assert "resumed" not in run.data.tags
+        exported = (out / "export" / "alpaca.json").read_text()
+        for value in ("jane.doe@example.com", "4111 1111 1111 1111", "(555) 123-4567", "203.0.113.7"):
+            assert value not in exported
+        got = {k: run.data.metrics[f"pii.generated.{k}"] for k in ("email", "credit_card", "phone", "ip")}
+        assert exported.count("<EMAIL_ADDRESS>") == got["email"]
+        if name == "warm":  # once per answer at least (instructions that kept the suffix add more)
+            assert min(got.values()) >= pairs
     assert any((home / "artifacts").rglob("lengths.png"))  # stored by the server, not by the client
 
     nb = ROOT / "notebooks" / "compare_runs.py"

@@ -29,10 +29,13 @@ def _walk(spark, cfg, run_dir, skip=()):
 
 
 def test_until_every_stage(spark, tmp_path):
+    bench = tmp_path / "evals.txt"
+    bench.write_text("Compose a sonnet about the migration of arctic terns across the southern ocean\n")
     on = load_config("conf/local.yaml", [*SMALL, "doc_judge.enabled=true", "judge.enabled=true",
-                                         "judge.min_score=1.0", "augment.rounds=2"])
+                                         "judge.min_score=1.0", "augment.rounds=2", f"decontam.benchmarks=[{bench}]",
+                                         "decontam.documents=true"])
     plan_on = _walk(spark, on, tmp_path / "on")
-    assert "docs_judged" in plan_on and "ucb_pick_r2" in plan_on
+    assert {"docs_judged", "ucb_pick_r2", "docs_decontaminated", "decontaminated"} <= set(plan_on)
     # FANNO's windows: the seed documents, then a fresh window of unseen documents per round
     import pandas as pd
 

@@ -99,6 +99,11 @@ def test_param_redaction_hides_secret_leaves_not_token_counts():
     (["embed.max_tokens=600"], "embed.max_tokens: MiniLM has 512 positions"),
     (["embed.max_tokens=0"], "embed.max_tokens"),
     (["input.max_replacement_ratio=0"], "input.max_replacement_ratio"),
+    (["pii.types=[email,ssn]"], "pii.types: unknown ssn"),
+    (["decontam.min_words=20"], "decontam.min_words: must be <= decontam.ngram"),
+    (["decontam.ngram=0"], "decontam.ngram"),
+    (["decontam.instruction_fields=[answer]"], "decontam.instruction_fields: unknown answer"),
+    (["decontam.benchmarks=[/no/such/bench.jsonl]"], "decontam.benchmarks: /no/such/bench.jsonl does not exist"),
 ])
 def test_llm_stage_settings_are_checked_before_spark(overrides, message):
     with pytest.raises(ConfigError, match=message):

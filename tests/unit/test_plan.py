@@ -20,7 +20,8 @@ def cfg(*overrides):
 
 CONFIGS = {
     "judges off, 1 round": cfg(),
-    "judges on, 2 rounds": cfg("doc_judge.enabled=true", "judge.enabled=true", "augment.rounds=2"),
+    "judges on, 2 rounds": cfg("doc_judge.enabled=true", "judge.enabled=true", "augment.rounds=2",
+                               "decontam.benchmarks=[data/sample/pydocs.jsonl.gz]", "decontam.documents=true"),
 }
 
 
@@ -30,8 +31,9 @@ def test_default_plan_reads_as_the_fanno_flow():
         "instructions_r0 -> pairs_r0 -> ucb_update_r0 -> ucb_pick_r1 -> instructions_r1 -> pairs_r1 -> "
         "ucb_update_r1 -> final")
     full = [s.name for s in build_plan(CONFIGS["judges on, 2 rounds"])]
-    assert full[3] == "docs_judged"
-    assert full[-6:] == ["ucb_pick_r2", "instructions_r2", "pairs_r2", "judged_r2", "ucb_update_r2", "final"]
+    assert full[3:6] == ["docs_judged", "docs_decontaminated", "docs_kept"]
+    assert full[-7:] == ["ucb_pick_r2", "instructions_r2", "pairs_r2", "judged_r2", "ucb_update_r2", "decontaminated",
+                         "final"]
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
@@ -49,6 +51,9 @@ def test_every_stage_reads_only_earlier_stages_and_every_name_is_a_valid_until(n
 @pytest.mark.parametrize("until, config, message", [
     ("docs_judged", cfg(), r"that stage is off in this config \(doc_judge.enabled: false\)"),
     ("judged_r0", cfg(), r"that stage is off in this config \(judge.enabled: false\)"),
+    ("decontaminated", cfg(), r"that stage is off in this config \(decontam.benchmarks: \[\]\)"),
+    ("docs_decontaminated", cfg("decontam.benchmarks=[conf/local.yaml]"),
+     r"off in this config \(decontam.documents: false\)"),
     ("instructions_r3", cfg(), r"this config runs rounds 0\.\.1 \(augment.rounds\)"),
     ("ucb_pick_r0", cfg(), r"this config runs rounds 0\.\.1"),
     ("pairs", cfg(), r"unknown stage; this config's stages: docs, docs_scored"),

@@ -1,0 +1,1 @@
+"""What makes the dataset publishable: PII masking, decontamination, the dataset card, MLflow lineage."""
