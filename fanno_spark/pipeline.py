@@ -529,8 +529,8 @@ def run_job(spark: SparkSession, cfg: FannoConfig, run_dir: str, fs: FileSystem,
     ctx = Context(spark, cfg, rd, fs, tracker, model_key(llm.model, path), spec)
     plan = build_plan(cfg)
     log.info("plan: %s", " -> ".join(s.name for s in plan))
-    if cfg.decontam.benchmarks:
-        _benchmarks(ctx)  # a missing file or field stops here, before any stage
+    if cfg.decontam.benchmarks:  # a missing file or field stops here, before any stage
+        decontam.check_benchmarks(spark, cfg.decontam, fs)
     try:
         run_plan(ctx, plan, until)
     except StopAfter as stop:

@@ -60,20 +60,32 @@ def _read_one(spark: SparkSession, path: str, fs: FileSystem, field: str) -> Dat
         raise BenchmarkError(f"decontam.benchmarks: {path} has no field {field!r} (fields: {', '.join(df.columns)}); "
                              "set decontam.prompt_field")
     kind = dict(df.dtypes)[field]
+    if not (kind == "string" or kind.startswith("array")):
+        raise BenchmarkError(f"decontam.benchmarks: {path}: field {field!r} is {kind}, not text")
+    return df.select(field)
+
+
+def _numbered(spark: SparkSession, path: str, fs: FileSystem, field: str) -> DataFrame:
+    df = _read_one(spark, path, fs, field)
+    kind = dict(df.dtypes)[field]
     # Row numbers in file order: what the card and the rejects name ("alpaca_eval:41").
     numbered = spark.createDataFrame(df.select(field).rdd.zipWithIndex().map(lambda t: (t[1], t[0][0])),
                                      f"bench_row long, value {kind}")
     if kind.startswith("array"):  # MT-Bench style: a list of turns, each a prompt
         numbered = numbered.select("bench_row", F.explode_outer("value").alias("value"))
-    elif kind != "string":
-        raise BenchmarkError(f"decontam.benchmarks: {path}: field {field!r} is {kind}, not text")
     return numbered.select(F.lit(benchmark_name(path)).alias("benchmark"), "bench_row",
                            F.col("value").alias("bench_text"))
 
 
+def check_benchmarks(spark: SparkSession, cfg: DecontamConfig, fs: FileSystem) -> None:
+    """Every file readable and holding the field (BenchmarkError otherwise): run before the first stage."""
+    for p in cfg.benchmarks:
+        _read_one(spark, p, fs, cfg.prompt_field)
+
+
 def load_benchmarks(spark: SparkSession, cfg: DecontamConfig, fs: FileSystem) -> DataFrame:
     """(benchmark, bench_row, bench_text) of every configured file/folder."""
-    frames = [_read_one(spark, p, fs, cfg.prompt_field) for p in cfg.benchmarks]
+    frames = [_numbered(spark, p, fs, cfg.prompt_field) for p in cfg.benchmarks]
     out = frames[0]
     for f in frames[1:]:
         out = out.unionByName(f)
