@@ -105,7 +105,6 @@ class GraphConfig:
     lsh_bucket_length: float = 0.1  # brp
     lsh_num_tables: int = 6  # brp
     lpa_max_iter: int = 5
-    checkpoint_interval: int = 2  # label propagation checkpoints its labels every N iterations
 
 
 @dataclass(frozen=True)
@@ -319,7 +318,7 @@ POSITIVE = ("embed.batch_size", "embed.max_tokens", "graph.lsh_num_tables", "gra
             "seeds.docs",
             "respond.max_tokens", "spark.shuffle_partitions", "graph.lsh_bucket_length",
             "input.max_doc_chars", "dedup.shingle_words", "dedup.minhash_tables", "graph.cell_size",
-            "graph.nprobe", "graph.coarse_nprobe", "graph.kmeans_iter", "graph.train_sample", "graph.checkpoint_interval",
+            "graph.nprobe", "graph.coarse_nprobe", "graph.kmeans_iter", "graph.train_sample",
             "prescreen.language_chars", "doc_judge.max_doc_chars", "doc_judge.top_logprobs",
             "llm.concurrency", "llm.request_timeout_s", "llm.backoff_s", "respond.max_doc_chars",
             "judge.max_chars", "judge.top_logprobs", "llm.commit_every", "report.top_verb_nouns", "report.length_bin_words",

@@ -4,7 +4,8 @@ Types, applied in this order (a secret inside a URL is masked before the e-mail 
   secret       credentials inside URLs and key-shaped tokens (the patterns of redact.py)
   email        local@domain.tld
   credit_card  13-19 digits, single spaces/dashes allowed, a card-network prefix and a valid Luhn sum
-  ip           IPv4 outside private/loopback ranges (as datatrove's PII formatter), IPv6 full or "::" form
+  ip           IPv4 outside private/loopback ranges (as datatrove's PII formatter), not right after "-" or "="
+               (package versions such as novas==3.0.2.4 read as addresses), IPv6 full or "::" form
   phone        +CC international, (NNN) NNN-NNNN and NNN-NNN-NNNN / NNN.NNN.NNNN
 Each match becomes a typed placeholder; counts are the placeholders in the masked text (`count_expr`).
 """
@@ -26,7 +27,7 @@ _HEX = r"[0-9A-Fa-f]{1,4}"
 PATTERNS = {
     "email": r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])",
     "credit_card": r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])",
-    "ip": (r"(?<![\w.])(?!(?:10|127|0)\.)(?!192\.168\.)(?!169\.254\.)(?!172\.(?:1[6-9]|2\d|3[01])\.)"
+    "ip": (r"(?<![\w.=-])(?!(?:10|127|0)\.)(?!192\.168\.)(?!169\.254\.)(?!172\.(?:1[6-9]|2\d|3[01])\.)"
            rf"{_OCTET}(?:\.{_OCTET}){{3}}(?![\w.]*\d)"
            rf"|(?<![\w:])(?:{_HEX}:){{7}}{_HEX}(?![\w:])"
            rf"|(?<![\w:])(?:{_HEX}:){{2,6}}:(?:{_HEX}:){{0,5}}{_HEX}(?![\w:])"),

@@ -45,6 +45,7 @@ def test_near_misses_are_left_alone(spark):
     texts = [
         "Card-like 4111 1111 1111 1112 fails Luhn; 1700000000000 is a millisecond timestamp.",
         "Private 192.168.1.20, loopback 127.0.0.1 and 10.0.0.3; version 3.11.2 and 1.2.3.4.5.",
+        "pip install novas==3.0.2.4 then novas-3.0.2.4.tar.gz",
         "Use self@property? No: decorators like @staticmethod stay; so does a@b.",
         "In 2021-10-12 we read 12 345 pages at 3.14 per page; std::vector and a::b stay.",
         None,
