@@ -138,12 +138,12 @@ def _finish(ctx: Context, st: Stage, df: DataFrame, before: tuple[dict, dict]) -
     """Record a stage's numbers once, when it completes, into metrics/<stage>.json; a resumed run reloads
     them (what the dataset cost, LLM calls included) instead of recounting every earlier stage."""
     saved = f"metrics/{st.name}.json"
-    if st.name not in ctx.rd.timings:
+    if st.name not in ctx.rd.timings:  # completed by an earlier run
         ctx.reused.append(st.name)
-    if st.name not in ctx.rd.timings and ctx.rd.exists(saved):  # completed by an earlier run
-        for k, v in ctx.rd.read_json(saved).items():
-            (ctx.note if isinstance(v, str) else ctx.metric)(k, v)
-        return
+        if ctx.rd.exists(saved):
+            for k, v in ctx.rd.read_json(saved).items():
+                (ctx.note if isinstance(v, str) else ctx.metric)(k, v)
+            return
     _record(ctx, st, df)
     numbers = {k: v for k, v in ctx.metrics.items() if before[0].get(k) != v}
     numbers.update({k: v for k, v in ctx.info.items() if before[1].get(k) != v})
