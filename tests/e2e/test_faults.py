@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE = ["--config", "conf/local.yaml", "--set", "llm.engine=fake", "--set", "llm.model=fake",
         "--set", "input.max_docs=80", "--set", "sample.max_docs=12", "--set", "seeds.docs=4",
         "--set", "tags.prompts_per_doc=2", "--set", "augment.window=4", "--set", "augment.rounds=1",
-        "--set", "llm.batch_size=2", "--set", "llm.commit_every=2", "--set", "report.enabled=false"]
+        "--set", "llm.batch_size=2", "--set", "report.enabled=false"]
+# The killed run commits every 2 answers, so round 1 is killed between two commits; the reference
+# commits each stage at once (a chunk is one Spark job: 12 of them cost it ~100 s, nothing to check).
+CHUNKED = ["--set", "llm.commit_every=2"]
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,7 @@ def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(l
     run = prescreened.parent / "killed"
     shutil.copytree(prescreened, run)
     cmd = [sys.executable, "-m", "fanno_spark", *BASE, *lake[1], "--output", "viewfs://lake/runs/killed",
-           "--set", "spark.master=local[2]", "--resume"]
+           "--set", "spark.master=local[2]", *CHUNKED, "--resume"]
     env = dict(os.environ, PYTHONUNBUFFERED="1", FANNO_FAKE_DELAY_S="1.5")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -104,9 +107,9 @@ def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(l
     answered_r1 = set(cache_before.loc[cache_before["stage"] == "instructions_r1", "prompt_hash"])
     assert answered_r1  # the committed chunk survived the kill
 
-    again = cli(lake, "killed", "--set", "spark.master=local[2]")
+    again = cli(lake, "killed", "--set", "spark.master=local[2]", *CHUNKED)
     assert again.returncode == 2 and "pass --resume" in again.stderr  # not silently mixed
-    resumed = cli(lake, "killed", "--set", "spark.master=local[2]", "--resume")
+    resumed = cli(lake, "killed", "--set", "spark.master=local[2]", *CHUNKED, "--resume")
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "[pairs_r0] complete in run dir, skipped" in resumed.stdout
     m = json.loads((run / "metrics.json").read_text())

@@ -78,6 +78,8 @@ def test_runs_on_a_real_server_and_the_comparison_notebook(server, tmp_path):
                        env={"FANNO_FAKE_APPEND": PLANTED_PII} if name == "warm" else None)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert f"(tracking uri {uri})" in proc.stdout
+        # one worker daemon for the whole job, MiniLM's libraries imported in it once (spark.preload: auto)
+        assert proc.stderr.count("fanno-spark worker daemon: sentence_transformers imported") == 1, proc.stderr[-2000:]
         runs[name] = (proc.stdout.split("mlflow run: ")[1].split()[0], out)
     assert not (tmp_path / "greedy" / "mlflow.db").exists()  # nothing fell back to the embedded store
 

@@ -46,6 +46,13 @@ def test_engine_protocol_on_real_server(server):
                             Sampling(max_tokens=1, temperature=0.0, logprobs=5))[0]
     assert judge.completion_tokens == 1 and judge.logprobs and len(judge.logprobs) >= 3
     engine.close()
+    # the server resolved llm.dtype "auto" for this CPU (bf16 only with native bf16) and loaded in it
+    from fanno_spark.llm.precision import cuda_available, read_cpu_info, resolve_dtype
+
+    want = resolve_dtype("auto", read_cpu_info(), cuda_available())[0]
+    assert server.dtype == want
+    if want != "auto":
+        assert f"dtype=torch.{want}" in server.log_path.read_text()
 
 
 def test_wrong_key_fails_fast_with_clear_error(server, monkeypatch):

@@ -15,6 +15,10 @@ def spark(tmp_path_factory):
          .config("spark.python.worker.reuse", "true")
          .config("spark.ui.enabled", "false")
          .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+         # as a local job runs: MiniLM's libraries imported once, in the daemon that forks the workers
+         .config("spark.python.daemon.module", "fanno_spark.worker_daemon")
+         .config("spark.executorEnv.FANNO_WORKER_PRELOAD", "sentence_transformers")
+         .config("spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled", "false")
          .getOrCreate())
     s.sparkContext.setLogLevel("ERROR")
     s.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("ckpt")))
