@@ -4,6 +4,10 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Two xdist workers share the cores, each running jobs whose vLLM / MiniLM (torch's libgomp) spin at every
+# OpenMP barrier: two vLLM engines on 2 cores ran 9.2 tok/s each, 34 tok/s each with passive waiting
+# (alone: 50 vs 44 tok/s). Inherited by every job, Spark worker and `vllm serve` the tests start.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # `make test` runs on two pytest-xdist workers. Each file is one scope, so its module fixtures (one
 # real-model job shared by several tests) run once; the files that run the real model share one scope,
