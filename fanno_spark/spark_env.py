@@ -92,6 +92,17 @@ def preload_modules(cfg: FannoConfig, master: str | None) -> list[str]:
     return ["sentence_transformers"] + (["vllm"] if cfg.llm.engine == "vllm" else [])
 
 
+def preload_conf(modules: list[str]) -> dict[str, str]:
+    """Spark settings that start Python workers from fanno_spark.worker_daemon with `modules` imported."""
+    return {
+        "spark.python.daemon.module": "fanno_spark.worker_daemon",
+        "spark.executorEnv.FANNO_WORKER_PRELOAD": ",".join(modules),
+        # Spark keeps one daemon per distinct worker environment; SQL UDFs add SPARK_SIMPLIFIED_TRACEBACK,
+        # RDD functions do not, so two daemons would each pay the imports. Full tracebacks keep it one.
+        "spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled": "false",
+    }
+
+
 def build_spark(cfg: FannoConfig):
     """Create (or join) the SparkSession for a job. Only entry points call this."""
     apply_env_defaults()
@@ -121,11 +132,7 @@ def build_spark(cfg: FannoConfig):
         master = SparkConf().get("spark.master", None)
     preload = preload_modules(cfg, master)
     if preload:
-        conf["spark.python.daemon.module"] = "fanno_spark.worker_daemon"
-        conf["spark.executorEnv.FANNO_WORKER_PRELOAD"] = ",".join(preload)
-        # Spark keeps one daemon per distinct worker environment; SQL UDFs add SPARK_SIMPLIFIED_TRACEBACK,
-        # RDD functions do not, so two daemons would each pay the imports. Full tracebacks keep it one.
-        conf["spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled"] = "false"
+        conf.update(preload_conf(preload))
     conf.update(cfg.spark.conf)
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -1,6 +1,6 @@
 import pytest
 
-from fanno_spark.spark_env import apply_env_defaults, ensure_graphframes_importable, graphframes_jar
+from fanno_spark.spark_env import apply_env_defaults, ensure_graphframes_importable, graphframes_jar, preload_conf
 
 
 @pytest.fixture(scope="session")
@@ -16,9 +16,7 @@ def spark(tmp_path_factory):
          .config("spark.ui.enabled", "false")
          .config("spark.sql.execution.arrow.pyspark.enabled", "true")
          # as a local job runs: MiniLM's libraries imported once, in the daemon that forks the workers
-         .config("spark.python.daemon.module", "fanno_spark.worker_daemon")
-         .config("spark.executorEnv.FANNO_WORKER_PRELOAD", "sentence_transformers")
-         .config("spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled", "false")
+         .config(map=preload_conf(["sentence_transformers"]))
          .getOrCreate())
     s.sparkContext.setLogLevel("ERROR")
     s.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("ckpt")))
