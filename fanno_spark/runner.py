@@ -64,6 +64,7 @@ class Context:
     bandit: UCBBandit | None = None
     shared: dict = field(default_factory=dict)  # built once per job, used by several stages (benchmarks)
     reused: list[str] = field(default_factory=list)  # stages an earlier run completed (a resumed run)
+    transient: list[DataFrame] = field(default_factory=list)  # persisted for one stage, released after it
 
     def out(self, name: str) -> DataFrame:
         return self.outputs[name]
@@ -92,6 +93,7 @@ class Context:
                                      stage, partitions=llm.partitions, batch_size=llm.batch_size,
                                      gpus_per_task=llm.gpu_per_task, cpus_per_task=llm.cpus_per_task,
                                      commit_every=llm.commit_every)
+        self.transient.append(out)
         numbers = stats.as_metrics(stage)
         for k, v in numbers.items():
             self.metric(k, v)
@@ -173,6 +175,10 @@ def run_plan(ctx: Context, plan: list[Stage], until: str | None = None) -> None:
         df = ctx.rd.stage(st.name, lambda st=st: st.build(ctx), st.partitions)
         ctx.outputs[st.name] = df
         _finish(ctx, st, df, before)
+        if ctx.tracker:
+            ctx.tracker.flush()
+        while ctx.transient:  # the stage is written and read back: what it persisted is not needed
+            ctx.transient.pop().unpersist()
         if st.after:
             st.after(ctx, df)
         if until == st.name:

@@ -89,7 +89,9 @@ def preload_modules(cfg: FannoConfig, master: str | None) -> list[str]:
     """What the worker daemon imports before forking (empty: Spark's own daemon)."""
     if cfg.spark.preload == "never" or (cfg.spark.preload == "auto" and not (master or "").startswith("local")):
         return []
-    return ["sentence_transformers"] + (["vllm"] if cfg.llm.engine == "vllm" else [])
+    from .prescreen.minilm import LIBRARIES
+
+    return LIBRARIES + (["vllm"] if cfg.llm.engine == "vllm" else [])
 
 
 def preload_conf(modules: list[str]) -> dict[str, str]:

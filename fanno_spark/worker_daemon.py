@@ -2,8 +2,8 @@
 
 Spark forks every Python worker from one daemon per executor, a stage's task may land on any of them,
 and idle workers are stopped after a minute without Python work, so each fresh worker that embeds or
-generates imported torch + transformers again: 11.5 s on 2 AVX2 cores for sentence-transformers, 9.8 s
-for vLLM. Imported here, every forked worker inherits them.
+generates imported its libraries again: 9.8 s on 2 AVX2 cores for vLLM, 3.5 s for torch + tokenizers
+(MiniLM, prescreen/minilm.py). Imported here, every forked worker inherits them.
 Selected with `spark.python.daemon.module=fanno_spark.worker_daemon` (set by `spark_env.build_spark`
 where the executors run the driver's Python: see `spark.preload`); the modules come from the
 FANNO_WORKER_PRELOAD environment variable (comma-separated).

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -82,7 +83,11 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
 
     Missing prompts go out in chunks of about `commit_every`, each appended to the cache by its own
     Spark job: a killed driver loses at most the chunk in flight, and the rerun sends only the rest.
+    The prompts are built once (persisted while the stage counts, anti-joins and joins them back), and
+    the answered frame comes back persisted and materialised: parsing, filtering and writing the stage
+    read it instead of rebuilding every prompt and re-reading the cache. The caller unpersists it.
     """
+    prompts = prompts.persist(StorageLevel.MEMORY_AND_DISK)
     unique = prompts.select("prompt_hash", "conversation").dropDuplicates(["prompt_hash"])
     cache_path = cache_dir
     has_cache = any(name == "_SUCCESS" or name.endswith(".parquet") for name, _, _, _ in fs.list(cache_dir))
@@ -108,10 +113,13 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
     missing.unpersist()
     cache = spark.read.schema(CACHE_SCHEMA).parquet(cache_path).dropDuplicates(["prompt_hash"])
     cols = [c for c in cache.columns if c not in ("stage", "dtype") and (c != "logprobs" or sampling.logprobs)]
-    out = prompts.join(cache.select(*cols), "prompt_hash", "left")
+    # token sums and the engines' dtypes in one job, over the answers this stage paid for
     sent = cache.where(F.col("stage") == stage).join(unique.select("prompt_hash"), "prompt_hash")
-    toks = sent.agg(F.sum("prompt_tokens"), F.sum("completion_tokens")).first()
-    stats.prompt_tokens, stats.completion_tokens = int(toks[0] or 0), int(toks[1] or 0)
+    row = sent.agg(F.sum("prompt_tokens"), F.sum("completion_tokens"), F.collect_set("dtype")).first()
+    stats.prompt_tokens, stats.completion_tokens = int(row[0] or 0), int(row[1] or 0)
     if stats.sent:
-        stats.dtypes = tuple(sorted(r[0] for r in sent.select("dtype").distinct().collect() if r[0]))
+        stats.dtypes = tuple(sorted(d for d in row[2] if d))
+    out = prompts.join(cache.select(*cols), "prompt_hash", "left").persist(StorageLevel.MEMORY_AND_DISK)
+    out.count()  # materialised now, so the prompts' own copy can go
+    prompts.unpersist()
     return out, stats

@@ -44,11 +44,17 @@ def _model(path: str, precision: str = "auto", max_tokens: int = 256):
     key = (path, precision, max_tokens)
     if key not in _MODELS:
         import torch
-        from sentence_transformers import SentenceTransformer
+
+        from . import minilm
 
         device, dtype = resolve_precision(precision)
-        model = SentenceTransformer(path, device=device)
-        model.max_seq_length = max_tokens
+        if minilm.supported(path):
+            model = minilm.MiniLM(path, device=device, max_seq_length=max_tokens)
+        else:  # another architecture: sentence-transformers itself (installed with the package)
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(path, device=device)
+            model.max_seq_length = max_tokens
         if dtype != "float32":
             model = model.to(getattr(torch, dtype))
         _MODELS[key] = model

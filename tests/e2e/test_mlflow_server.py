@@ -79,7 +79,7 @@ def test_runs_on_a_real_server_and_the_comparison_notebook(server, tmp_path):
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert f"(tracking uri {uri})" in proc.stdout
         # one worker daemon for the whole job, MiniLM's libraries imported in it once (spark.preload: auto)
-        assert proc.stderr.count("fanno-spark worker daemon: sentence_transformers imported") == 1, proc.stderr[-2000:]
+        assert proc.stderr.count("fanno-spark worker daemon: torch imported") == 1, proc.stderr[-2000:]
         runs[name] = (proc.stdout.split("mlflow run: ")[1].split()[0], out)
     assert not (tmp_path / "greedy" / "mlflow.db").exists()  # nothing fell back to the embedded store
 

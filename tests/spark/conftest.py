@@ -1,5 +1,6 @@
 import pytest
 
+from fanno_spark.prescreen.minilm import LIBRARIES
 from fanno_spark.spark_env import apply_env_defaults, ensure_graphframes_importable, graphframes_jar, preload_conf
 
 
@@ -16,7 +17,7 @@ def spark(tmp_path_factory):
          .config("spark.ui.enabled", "false")
          .config("spark.sql.execution.arrow.pyspark.enabled", "true")
          # as a local job runs: MiniLM's libraries imported once, in the daemon that forks the workers
-         .config(map=preload_conf(["sentence_transformers"]))
+         .config(map=preload_conf(LIBRARIES))
          .getOrCreate())
     s.sparkContext.setLogLevel("ERROR")
     s.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("ckpt")))

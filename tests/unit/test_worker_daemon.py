@@ -5,16 +5,17 @@ import subprocess
 import sys
 
 from fanno_spark.config import load_config
+from fanno_spark.prescreen.minilm import LIBRARIES
 from fanno_spark.spark_env import preload_modules
 
 
 def test_preload_is_on_for_local_masters_only_unless_asked():
     cfg = load_config("conf/local.yaml")
-    assert preload_modules(cfg, "local[2]") == ["sentence_transformers", "vllm"]
+    assert preload_modules(cfg, "local[2]") == [*LIBRARIES, "vllm"]
     # a cluster's executors may only have the package through --py-files: Spark's own daemon there
     assert preload_modules(cfg, "spark://h:7077") == [] and preload_modules(cfg, None) == []
     on = load_config("conf/local.yaml", ["spark.preload=always", "llm.engine=fake", "llm.model=fake"])
-    assert preload_modules(on, "yarn") == ["sentence_transformers"]  # no vLLM import for another engine
+    assert preload_modules(on, "yarn") == LIBRARIES  # no vLLM import for another engine
     off = load_config("conf/local.yaml", ["spark.preload=never"])
     assert preload_modules(off, "local[*]") == []
 
