@@ -1,6 +1,7 @@
 """`make bench`: run the benchmarks in one process and write bench/results.md (+ results.json).
 
     python -m bench.run [--only P1,P3] [--docs 25000]
+    python -m bench.run --only P1L --pages 100000   # P1 like for like with datatrove (not in the default set)
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def main() -> None:
     ap.add_argument("--only", default="P1,P2,P3,P4,P5,P6")
     ap.add_argument("--docs", type=int, default=25_000)
     ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--pages", type=int, default=100_000, help="P1L: full-length pages for the like-for-like run")
     args = ap.parse_args()
     only = set(args.only.split(","))
     spark = spark_session()
@@ -69,6 +71,10 @@ def main() -> None:
 
         rows += p1_prescreen.run(spark, corpus.build(args.docs), args.docs)
         print(to_markdown(rows, meta()), flush=True)
+    if "P1L" in only:
+        from . import p1_parity
+
+        rows += p1_parity.run(spark, args.pages)
     if "P3" in only:
         from . import p3_graph
 
