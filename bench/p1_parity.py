@@ -26,6 +26,7 @@ from fanno_spark.io.readers import read_corpus
 from fanno_spark.prescreen import heuristics
 
 from .corpus import CACHE, pages
+from .p1_prescreen import run_datatrove
 
 WORK = CACHE / "p1-parity"
 # datatrove's defaults (GopherQualityFilter, GopherRepetitionFilter, C4QualityFilter), where fanno-spark's differ
@@ -113,25 +114,6 @@ def time_spark(spark, corpus: Path) -> float:
     return time.perf_counter() - start
 
 
-def time_datatrove(corpus: Path) -> tuple[float, int]:
-    from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.filters import C4QualityFilter, GopherQualityFilter, GopherRepetitionFilter
-    from datatrove.pipeline.readers import JsonlReader
-    from datatrove.pipeline.writers import JsonlWriter
-
-    out = WORK / "datatrove-out"
-    shutil.rmtree(out, ignore_errors=True)
-    start = time.perf_counter()
-    LocalPipelineExecutor(
-        pipeline=[JsonlReader(str(corpus), glob_pattern="*.jsonl.gz"), GopherRepetitionFilter(),
-                  GopherQualityFilter(), C4QualityFilter(), JsonlWriter(str(out / "kept"))],
-        tasks=2, workers=2, logging_dir=str(out / "logs"), skip_completed=False,
-    ).run()
-    seconds = time.perf_counter() - start
-    kept = sum(1 for f in (out / "kept").glob("*.jsonl.gz") for _ in gzip.open(f, "rt"))
-    return seconds, kept
-
-
 def agreement(ours: dict[str, dict], theirs: dict[str, dict]) -> tuple[list[dict], dict]:
     ids = sorted(set(ours) & set(theirs))
     rows = []
@@ -158,7 +140,7 @@ def run(spark, n: int = 100_000) -> list[dict]:
     corpus, docs, mb = build_corpus(n)
     print(f"P1 parity corpus: {docs} pages, {mb:.1f} MB", flush=True)
     s_time = min(time_spark(spark, corpus) for _ in range(2))  # the first also warms the JVM and workers
-    d_time, d_kept = time_datatrove(corpus)
+    d_time, d_kept = run_datatrove(corpus)  # P1's datatrove pipeline, on these pages
     print(f"P1 parity speed: fanno-spark {s_time:.1f}s, datatrove {d_time:.1f}s", flush=True)
     ours, theirs = spark_decisions(spark, corpus), datatrove_decisions(corpus)
     rows, only = agreement(ours, theirs)
