@@ -4,10 +4,34 @@ rest of the job: the LLM stages and, when configured, the embedding stage (GPU e
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
+
+
+@contextmanager
+def llm_worker_pool(sc):
+    """Python functions created inside this block run in the executors' LLM pool of Python workers.
+
+    Spark keeps a pool of reusable Python workers per distinct worker environment (captured from
+    `sc.environment` when a function is created) and hands a task the longest-idle one. In one shared
+    pool an executor's workers take turns, so each worker an LLM task lands on loads its own engine:
+    the real-model test job on local[1] loaded SmolLM2 twice (~30 s each), and on a GPU executor a second
+    engine asks for the memory the first one holds. Its own pool keeps the LLM tasks on the worker that
+    loaded the engine; that pool's daemon imports vLLM, the default one does not.
+    """
+    env = sc.environment
+    saved = dict(env)
+    env["FANNO_WORKER_POOL"] = "llm"
+    if "FANNO_LLM_WORKER_PRELOAD" in env:
+        env["FANNO_WORKER_PRELOAD"] = env["FANNO_LLM_WORKER_PRELOAD"]
+    try:
+        yield
+    finally:
+        env.clear()
+        env.update(saved)
 
 
 def resource_profile(gpus: float, cpus: int):

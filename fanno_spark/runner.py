@@ -58,7 +58,9 @@ class Context:
     tracker: Tracker | None
     model: str  # the logical model id used in prompt-cache keys
     spec: EngineSpec
-    outputs: dict[str, DataFrame] = field(default_factory=dict)
+    # a stage completed by an earlier run is read only when a later stage asks for it (a thunk until then):
+    # a resumed or --until run touches the outputs it needs, not every stage before it
+    outputs: dict[str, DataFrame | Callable[[], DataFrame]] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
     bandit: UCBBandit | None = None
@@ -67,7 +69,10 @@ class Context:
     transient: list[DataFrame] = field(default_factory=list)  # persisted for one stage, released after it
 
     def out(self, name: str) -> DataFrame:
-        return self.outputs[name]
+        df = self.outputs[name]
+        if not isinstance(df, DataFrame):
+            df = self.outputs[name] = df()
+        return df
 
     def metric(self, key: str, value: float) -> None:
         self.metrics[key] = float(value)
@@ -136,7 +141,7 @@ def _record(ctx: Context, st: Stage, df: DataFrame) -> None:
         st.measure(ctx, df)
 
 
-def _finish(ctx: Context, st: Stage, df: DataFrame, before: tuple[dict, dict]) -> None:
+def _finish(ctx: Context, st: Stage, before: tuple[dict, dict]) -> None:
     """Record a stage's numbers once, when it completes, into metrics/<stage>.json; a resumed run reloads
     them (what the dataset cost, LLM calls included) instead of recounting every earlier stage."""
     saved = f"metrics/{st.name}.json"
@@ -146,7 +151,7 @@ def _finish(ctx: Context, st: Stage, df: DataFrame, before: tuple[dict, dict]) -
             for k, v in ctx.rd.read_json(saved).items():
                 (ctx.note if isinstance(v, str) else ctx.metric)(k, v)
             return
-    _record(ctx, st, df)
+    _record(ctx, st, ctx.out(st.name))
     numbers = {k: v for k, v in ctx.metrics.items() if before[0].get(k) != v}
     numbers.update({k: v for k, v in ctx.info.items() if before[1].get(k) != v})
     ctx.rd.write_json(saved, numbers)
@@ -164,7 +169,8 @@ def run_plan(ctx: Context, plan: list[Stage], until: str | None = None) -> None:
     for st in plan:
         if st.round is not None and stopped_round is not None and st.round >= stopped_round:
             continue
-        if ctx.rd.done(st.name):
+        done = ctx.rd.done(st.name)
+        if done:
             if st.restore:
                 st.restore(ctx)
         elif st.skip_if and (why := st.skip_if(ctx)):
@@ -172,14 +178,17 @@ def run_plan(ctx: Context, plan: list[Stage], until: str | None = None) -> None:
             stopped_round = st.round
             continue
         before = dict(ctx.metrics), dict(ctx.info)
-        df = ctx.rd.stage(st.name, lambda st=st: st.build(ctx), st.partitions)
-        ctx.outputs[st.name] = df
-        _finish(ctx, st, df, before)
+        if done:
+            ctx.rd.log(f"[{st.name}] complete in run dir, skipped")
+            ctx.outputs[st.name] = lambda name=st.name: ctx.rd.read(name)
+        else:
+            ctx.outputs[st.name] = ctx.rd.stage(st.name, lambda st=st: st.build(ctx), st.partitions)
+        _finish(ctx, st, before)
         if ctx.tracker:
             ctx.tracker.flush()
         while ctx.transient:  # the stage is written and read back: what it persisted is not needed
             ctx.transient.pop().unpersist()
         if st.after:
-            st.after(ctx, df)
+            st.after(ctx, ctx.out(st.name))
         if until == st.name:
             raise StopAfter(st.name)

@@ -85,20 +85,23 @@ def require_classic_session(spark) -> None:
             f"a job cluster, spark-submit) [{type(exc).__name__}]") from None
 
 
-def preload_modules(cfg: FannoConfig, master: str | None) -> list[str]:
-    """What the worker daemon imports before forking (empty: Spark's own daemon)."""
+def preload_modules(cfg: FannoConfig, master: str | None) -> dict[str, list[str]]:
+    """What each pool's worker daemon imports before forking: MiniLM's libraries for the default pool,
+    vLLM for the LLM pool (resources.llm_worker_pool). Empty: Spark's own daemon."""
     if cfg.spark.preload == "never" or (cfg.spark.preload == "auto" and not (master or "").startswith("local")):
-        return []
+        return {}
     from .prescreen.minilm import LIBRARIES
 
-    return LIBRARIES + (["vllm"] if cfg.llm.engine == "vllm" else [])
+    return {"default": LIBRARIES, "llm": ["vllm"] if cfg.llm.engine == "vllm" else []}
 
 
-def preload_conf(modules: list[str]) -> dict[str, str]:
-    """Spark settings that start Python workers from fanno_spark.worker_daemon with `modules` imported."""
+def preload_conf(pools: dict[str, list[str]]) -> dict[str, str]:
+    """Spark settings that start Python workers from fanno_spark.worker_daemon with each pool's modules
+    imported (the LLM pool's list travels as FANNO_LLM_WORKER_PRELOAD; see resources.llm_worker_pool)."""
     return {
         "spark.python.daemon.module": "fanno_spark.worker_daemon",
-        "spark.executorEnv.FANNO_WORKER_PRELOAD": ",".join(modules),
+        "spark.executorEnv.FANNO_WORKER_PRELOAD": ",".join(pools.get("default", [])),
+        "spark.executorEnv.FANNO_LLM_WORKER_PRELOAD": ",".join(pools.get("llm", [])),
         # Spark keeps one daemon per distinct worker environment; SQL UDFs add SPARK_SIMPLIFIED_TRACEBACK,
         # RDD functions do not, so two daemons would each pay the imports. Full tracebacks keep it one.
         "spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled": "false",

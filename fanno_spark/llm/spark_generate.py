@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ..fs import FileSystem
-from ..resources import map_in_pandas_with_profile, resource_profile
+from ..resources import llm_worker_pool, map_in_pandas_with_profile, resource_profile
 from .engine import EngineSpec, Sampling, make_engine
 
 log = logging.getLogger("fanno_spark")
@@ -33,9 +36,14 @@ CACHE_SCHEMA = ("prompt_hash string, text string, finish_reason string, "
 
 def worker_engine(spec: EngineSpec):
     if spec not in _ENGINES:
+        start = time.perf_counter()
         engine = make_engine(spec)
         engine.load()
         _ENGINES[spec] = engine
+        # one line per load on the worker's stderr: the tests count them (one engine per executor)
+        print(f"fanno-spark engine loaded: {spec.kind} {spec.model} in {time.perf_counter() - start:.1f}s "
+              f"(pool {os.environ.get('FANNO_WORKER_POOL', 'default')}, pid {os.getpid()})", file=sys.stderr,
+              flush=True)
     return _ENGINES[spec]
 
 
@@ -100,11 +108,12 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
     fn = _generate_partitions(spec, sampling, batch_size, stage)
     for i in range(chunks if stats.sent else 0):
         part = missing if chunks == 1 else missing.where(F.pmod(F.xxhash64("prompt_hash"), F.lit(chunks)) == i)
-        if gpus_per_task or cpus_per_task:
-            gen = map_in_pandas_with_profile(part.repartition(partitions), fn, CACHE_SCHEMA,
-                                             resource_profile(gpus_per_task, cpus_per_task))
-        else:
-            gen = part.repartition(partitions).mapInPandas(fn, CACHE_SCHEMA)
+        with llm_worker_pool(spark.sparkContext):
+            if gpus_per_task or cpus_per_task:
+                gen = map_in_pandas_with_profile(part.repartition(partitions), fn, CACHE_SCHEMA,
+                                                 resource_profile(gpus_per_task, cpus_per_task))
+            else:
+                gen = part.repartition(partitions).mapInPandas(fn, CACHE_SCHEMA)
         # An append commits when its job does (a failed or killed job leaves only _temporary files,
         # which readers skip); the cache only ever grows, keyed by prompt hash.
         gen.write.mode("append").parquet(cache_path)

@@ -66,8 +66,12 @@ def log_dataset(tracker, df: DataFrame, source_uri: str, name: str, context: str
 
 
 def log_corpus(ctx, docs: DataFrame, force: bool = False) -> None:
-    """After the docs stage: the corpus as read (every row, rejects included)."""
+    """After the docs stage: the corpus as read (every row, rejects included). Without a tracker only the
+    dataset card needs it, which asks for it itself (force) when the job gets that far."""
     from ..redact import redact
+
+    if ctx.tracker is None and not force:
+        return
 
     ctx.shared["lineage.input"] = log_dataset(
         ctx.tracker, docs, redact(ctx.cfg.input.path), "corpus", "input", ["id", "text"],

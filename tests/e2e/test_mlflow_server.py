@@ -1,6 +1,8 @@
 """The job logging to a real `mlflow server` (sqlite backend, served artifacts) on 127.0.0.1, then the
-comparison notebook reading two runs of different generation configs back from it. The deterministic fake
-engine generates: what is under test is the tracking path (the real model logs to sqlite in test_job.py)."""
+comparison notebook reading two runs of different generation configs back from it: one run from the
+Databricks job notebook (run as a plain script: no dbutils, widgets from the environment), one from the
+CLI. The deterministic fake engine generates: what is under test is the tracking path and the notebooks'
+plumbing (the real model logs to sqlite in test_job.py)."""
 
 import json
 import os
@@ -20,10 +22,8 @@ from PIL import Image
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 PLANTED_PII = " Reach me at jane.doe@example.com or (555) 123-4567; card 4111 1111 1111 1111, host 203.0.113.7."
-SMALL = ["--set", "llm.engine=fake", "--set", "llm.model=fake",
-         "--set", "input.max_docs=60", "--set", "sample.max_docs=4", "--set", "seeds.docs=2",
-         "--set", "tags.prompts_per_doc=2", "--set", "augment.window=2", "--set", "augment.rounds=1",
-         "--set", "spark.master=local[2]"]
+SMALL = ["llm.engine=fake", "llm.model=fake", "input.max_docs=60", "sample.max_docs=4", "seeds.docs=2",
+         "tags.prompts_per_doc=2", "augment.window=2", "augment.rounds=1", "spark.master=local[2]"]
 
 
 def _free_port() -> int:
@@ -64,6 +64,20 @@ def server(tmp_path_factory):
         log.close()
 
 
+def _notebook_run(out: Path, overrides: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    nb = ROOT / "notebooks" / "fanno_databricks.py"
+    text = nb.read_text()
+    assert text.startswith("# Databricks notebook source\n") and text.count("# COMMAND ----------") >= 3
+    assert "dbutils.widgets.text(\"config\"" in text
+    env = dict(os.environ, FANNO_OUTPUT=str(out), PYTHONUNBUFFERED="1", FANNO_OVERRIDES=";".join(overrides))
+    proc = subprocess.run([sys.executable, str(nb)], cwd=cwd, env=env, text=True, capture_output=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["docs.rows"] == 60 and metrics["final.pairs"] > 0
+    assert ">>>" in proc.stdout  # the dataset cell printed samples
+    return proc
+
+
 def test_runs_on_a_real_server_and_the_comparison_notebook(server, tmp_path):
     import mlflow
 
@@ -71,15 +85,19 @@ def test_runs_on_a_real_server_and_the_comparison_notebook(server, tmp_path):
     runs = {}
     for name, temperature in (("greedy", 0.0), ("warm", 0.8)):
         out = tmp_path / name
-        # the "warm" model writes personal data into every answer: it must not reach the export
-        proc = run_cli(["--config", "conf/local.yaml", "--output", str(out), *SMALL,
-                        "--set", f"tracking.uri={uri}", "--set", "tracking.experiment=gen-configs",
-                        "--set", f"tracking.run_name={name}", "--set", f"llm.temperature={temperature}"],
-                       env={"FANNO_FAKE_APPEND": PLANTED_PII} if name == "warm" else None)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        sets = [*SMALL, f"tracking.uri={uri}", "tracking.experiment=gen-configs", f"tracking.run_name={name}",
+                f"llm.temperature={temperature}"]
+        if name == "greedy":  # the Databricks job notebook, as a plain script
+            proc = _notebook_run(out, sets, tmp_path)
+        else:  # the CLI; this model writes personal data into every answer: it must not reach the export
+            proc = run_cli(["--config", "conf/local.yaml", "--output", str(out),
+                            *[a for s in sets for a in ("--set", s)]], env={"FANNO_FAKE_APPEND": PLANTED_PII})
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert f"(tracking uri {uri})" in proc.stdout
         # one worker daemon for the whole job, MiniLM's libraries imported in it once (spark.preload: auto)
         assert proc.stderr.count("fanno-spark worker daemon: torch imported") == 1, proc.stderr[-2000:]
+        # the LLM stages' own pool of Python workers: one engine for the whole job, though local[2]
+        assert proc.stderr.count("fanno-spark engine loaded: fake") == 1, proc.stderr[-2000:]
         runs[name] = (proc.stdout.split("mlflow run: ")[1].split()[0], out)
     assert not (tmp_path / "greedy" / "mlflow.db").exists()  # nothing fell back to the embedded store
 

@@ -17,7 +17,7 @@ def spark(tmp_path_factory):
          .config("spark.ui.enabled", "false")
          .config("spark.sql.execution.arrow.pyspark.enabled", "true")
          # as a local job runs: MiniLM's libraries imported once, in the daemon that forks the workers
-         .config(map=preload_conf(LIBRARIES))
+         .config(map=preload_conf({"default": LIBRARIES}))
          .getOrCreate())
     s.sparkContext.setLogLevel("ERROR")
     s.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("ckpt")))

@@ -6,18 +6,42 @@ import sys
 
 from fanno_spark.config import load_config
 from fanno_spark.prescreen.minilm import LIBRARIES
-from fanno_spark.spark_env import preload_modules
+from fanno_spark.resources import llm_worker_pool
+from fanno_spark.spark_env import preload_conf, preload_modules
 
 
 def test_preload_is_on_for_local_masters_only_unless_asked():
     cfg = load_config("conf/local.yaml")
-    assert preload_modules(cfg, "local[2]") == [*LIBRARIES, "vllm"]
+    assert preload_modules(cfg, "local[2]") == {"default": LIBRARIES, "llm": ["vllm"]}
     # a cluster's executors may only have the package through --py-files: Spark's own daemon there
-    assert preload_modules(cfg, "spark://h:7077") == [] and preload_modules(cfg, None) == []
+    assert preload_modules(cfg, "spark://h:7077") == {} and preload_modules(cfg, None) == {}
     on = load_config("conf/local.yaml", ["spark.preload=always", "llm.engine=fake", "llm.model=fake"])
-    assert preload_modules(on, "yarn") == LIBRARIES  # no vLLM import for another engine
+    assert preload_modules(on, "yarn") == {"default": LIBRARIES, "llm": []}  # no vLLM import for another engine
     off = load_config("conf/local.yaml", ["spark.preload=never"])
-    assert preload_modules(off, "local[*]") == []
+    assert preload_modules(off, "local[*]") == {}
+    conf = preload_conf(preload_modules(cfg, "local[2]"))
+    assert conf["spark.executorEnv.FANNO_WORKER_PRELOAD"] == ",".join(LIBRARIES)
+    assert conf["spark.executorEnv.FANNO_LLM_WORKER_PRELOAD"] == "vllm"
+
+
+def test_llm_worker_pool_gives_functions_their_own_worker_environment():
+    """Spark keys its Python worker pools by the environment captured when a function is created."""
+    class Ctx:
+        environment = {"FANNO_WORKER_PRELOAD": "torch", "FANNO_LLM_WORKER_PRELOAD": "vllm", "PYTHONHASHSEED": "0"}
+
+    sc = Ctx()
+    with llm_worker_pool(sc):
+        inside = dict(sc.environment)
+    assert inside == {"FANNO_WORKER_PRELOAD": "vllm", "FANNO_LLM_WORKER_PRELOAD": "vllm", "PYTHONHASHSEED": "0",
+                      "FANNO_WORKER_POOL": "llm"}
+    assert sc.environment == {"FANNO_WORKER_PRELOAD": "torch", "FANNO_LLM_WORKER_PRELOAD": "vllm",
+                              "PYTHONHASHSEED": "0"}  # restored for every other function
+    try:
+        with llm_worker_pool(sc):
+            raise RuntimeError("plan failed")
+    except RuntimeError:
+        pass
+    assert "FANNO_WORKER_POOL" not in sc.environment
 
 
 def test_preload_keeps_stdout_clean_and_survives_a_missing_module():
