@@ -101,7 +101,8 @@ class GraphConfig:
     nprobe: int = 2  # ivf: cells each document is compared against
     coarse_nprobe: int = 4  # ivf: coarse cells whose fine cells are searched when placing a document
     kmeans_iter: int = 10
-    train_sample: int = 20_000  # ivf: vectors the centroids are fitted on (collected to the driver)
+    train_sample: int = 20_000  # ivf: vectors the centroids are fitted on (collected to the driver), at least
+    train_per_cell: int = 40  # ... this many per cell (1M documents, 1,000 cells: 40,000 vectors, 61 MB)
     lsh_bucket_length: float = 0.1  # brp
     lsh_num_tables: int = 6  # brp
     lpa_max_iter: int = 5
@@ -323,7 +324,7 @@ POSITIVE = ("embed.batch_size", "embed.max_tokens", "graph.lsh_num_tables", "gra
             "seeds.docs",
             "respond.max_tokens", "spark.shuffle_partitions", "graph.lsh_bucket_length",
             "input.max_doc_chars", "dedup.shingle_words", "dedup.minhash_tables", "graph.cell_size",
-            "graph.nprobe", "graph.coarse_nprobe", "graph.kmeans_iter", "graph.train_sample",
+            "graph.nprobe", "graph.coarse_nprobe", "graph.kmeans_iter", "graph.train_sample", "graph.train_per_cell",
             "prescreen.language_chars", "doc_judge.max_doc_chars", "doc_judge.top_logprobs",
             "llm.concurrency", "llm.request_timeout_s", "llm.backoff_s", "respond.max_doc_chars",
             "judge.max_chars", "judge.top_logprobs", "llm.commit_every", "report.top_verb_nouns", "report.length_bin_words",

@@ -2,8 +2,8 @@
 
 Two ways to find the edges (cosine >= threshold between unit embeddings), chosen by graph.method:
 - "ivf" (default): an inverted-file index. Spherical k-means on a sample picks k = n / cell_size
-  centroids; each document lives in its nearest cell and is compared, by one matrix product per cell,
-  with the documents of its `nprobe` nearest cells. The centroids form two levels (FAISS's IVF with a
+  centroids; each document joins its `nprobe` nearest cells and is compared, by one matrix product per
+  cell, with every document of them. The centroids form two levels (FAISS's IVF with a
   coarse quantiser): sqrt(k) coarse centroids, each refined into fine ones on its share of the sample,
   so placing a document costs sqrt(k) + coarse_nprobe * k / sqrt(k) dot products instead of k. Work is
   n * (nprobe * cell_size + sqrt(n / cell_size)): linear in n up to a slowly growing factor.
@@ -45,8 +45,7 @@ def similarity_edges(vecs: DataFrame, cfg: GraphConfig, seed: int = 42) -> DataF
 EDGE_SCHEMA = T.StructType([T.StructField("src", T.StringType()), T.StructField("dst", T.StringType()),
                             T.StructField("cosine", T.DoubleType())])
 CELL_SCHEMA = T.StructType([T.StructField("cell", T.IntegerType()), T.StructField("id", T.StringType()),
-                            T.StructField("embedding", T.ArrayType(T.FloatType())),
-                            T.StructField("home", T.BooleanType())])
+                            T.StructField("embedding", T.ArrayType(T.FloatType()))])
 
 
 def spherical_kmeans(x: np.ndarray, k: int, iters: int, seed: int) -> np.ndarray:
@@ -127,32 +126,34 @@ def _assign_cells(q: TwoLevelQuantizer, nprobe: int, coarse_nprobe: int
                 continue
             x = np.stack(b["embedding"].to_numpy()).astype(np.float32)
             ids, emb = b["id"].to_numpy(), b["embedding"].to_numpy()
-            for j, (rows, cells) in enumerate(q.nearest(x, nprobe, coarse_nprobe)):
+            for rows, cells in q.nearest(x, nprobe, coarse_nprobe):
                 if len(rows):
-                    yield pd.DataFrame({"cell": cells.astype(np.int32), "id": ids[rows], "embedding": emb[rows],
-                                        "home": j == 0})
+                    yield pd.DataFrame({"cell": cells.astype(np.int32), "id": ids[rows], "embedding": emb[rows]})
     return _map
 
 
 def _pairs_in_cell(threshold: float, block: int = 2048) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Every pair of the cell's documents (each document sits in its `nprobe` nearest cells), so a pair is
+    found when the two documents' probed cells share one. Comparing a cell's visitors with its home
+    members only (FAISS's search: a query against the cells it probes) found a pair only when one side's
+    nearest cell was among the other's probes: recall 0.870 at 1M documents (k = 1,000 cells)."""
     def _pairs(cell: pd.DataFrame) -> pd.DataFrame:
-        home = cell[cell["home"]]
-        if home.empty:
-            return pd.DataFrame({"src": [], "dst": [], "cosine": []})
-        m = np.stack(home["embedding"].to_numpy()).astype(np.float32)
-        m_ids = home["id"].to_numpy()
-        q_all = np.stack(cell["embedding"].to_numpy()).astype(np.float32)
-        q_ids_all = cell["id"].to_numpy()
+        m = np.stack(cell["embedding"].to_numpy()).astype(np.float32)
+        ids = cell["id"].to_numpy()
         src, dst, cos = [], [], []
-        for start in range(0, len(q_all), block):  # bounded memory for a crowded cell
-            sims = q_all[start:start + block] @ m.T
+        for start in range(0, len(m), block):  # bounded memory for a crowded cell; upper triangle only
+            sims = m[start:start + block] @ m[start:].T
             qi, mi = np.nonzero(sims >= threshold)
-            a, b = q_ids_all[start + qi], m_ids[mi]
+            keep = start + qi < start + mi
+            qi, mi = qi[keep], mi[keep]
+            a, b = ids[start + qi], ids[start + mi]
             keep = a != b
             a, b, s = a[keep], b[keep], sims[qi, mi][keep]
             src.append(np.where(a < b, a, b))
             dst.append(np.where(a < b, b, a))
             cos.append(s.astype(np.float64))
+        if not src:
+            return pd.DataFrame({"src": [], "dst": [], "cosine": []})
         return pd.DataFrame({"src": np.concatenate(src), "dst": np.concatenate(dst), "cosine": np.concatenate(cos)})
     return _pairs
 
@@ -162,7 +163,8 @@ def ivf_edges(vecs: DataFrame, cfg: GraphConfig, seed: int = 42) -> DataFrame:
     if n == 0:
         return vecs.sparkSession.createDataFrame([], EDGE_SCHEMA)
     k = max(1, math.ceil(n / cfg.cell_size))
-    frac = min(1.0, cfg.train_sample / n)
+    # FAISS asks >= 39 training vectors per centroid; a fixed 20k left 20 per cell at 1M documents
+    frac = min(1.0, max(cfg.train_sample, cfg.train_per_cell * k) / n)
     sample = [r["embedding"] for r in vecs.sample(fraction=frac, seed=seed).select("embedding").collect()]
     if len(sample) < k:  # a small sample fraction can come up short; take rows directly then
         sample = [r["embedding"] for r in vecs.select("embedding").limit(max(k, cfg.train_sample)).collect()]
