@@ -2,6 +2,7 @@
 
     python -m bench.run [--only P1,P3] [--docs 25000]
     python -m bench.run --only P1L --pages 100000   # P1 like for like with datatrove (not in the default set)
+    python -m bench.run --only P7 --scale 1000000   # the pre-screen at 1M documents, driver at 2g (neither)
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=25_000)
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--pages", type=int, default=100_000, help="P1L: full-length pages for the like-for-like run")
+    ap.add_argument("--scale", type=int, default=1_000_000, help="P7: documents through the pre-screen")
     args = ap.parse_args()
     only = set(args.only.split(","))
     spark = spark_session()
@@ -91,6 +93,10 @@ def main() -> None:
         from . import p6_decontam
 
         rows += p6_decontam.run(spark)
+    if "P7" in only:
+        from . import p7_scale
+
+        rows += p7_scale.run(args.scale)
     if "P4" in only:
         from . import p4_calls
 

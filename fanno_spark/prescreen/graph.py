@@ -6,7 +6,7 @@ Two ways to find the edges (cosine >= threshold between unit embeddings), chosen
   cell, with every document of them. The centroids form two levels (FAISS's IVF with a
   coarse quantiser): sqrt(k) coarse centroids, each refined into fine ones on its share of the sample,
   so placing a document costs sqrt(k) + coarse_nprobe * k / sqrt(k) dot products instead of k. Work is
-  n * (nprobe * cell_size + sqrt(n / cell_size)): linear in n up to a slowly growing factor.
+  n * (nprobe^2 * cell_size / 2 + sqrt(n / cell_size)): linear in n up to a slowly growing factor.
 - "brp": pyspark.ml BucketedRandomProjectionLSH. Spark's BRP has one projection per table and no
   AND-amplification, so in 384 dimensions its buckets are wide slabs (random unit vectors project
   with about the same spread as near pairs differ): fine for a few thousand documents, close to
