@@ -144,7 +144,7 @@ def _pairs_in_cell(threshold: float, block: int = 2048) -> Callable[[pd.DataFram
         for start in range(0, len(m), block):  # bounded memory for a crowded cell; upper triangle only
             sims = m[start:start + block] @ m[start:].T
             qi, mi = np.nonzero(sims >= threshold)
-            keep = start + qi < start + mi
+            keep = qi < mi  # the block's own rows against the rows from it on: each pair once
             qi, mi = qi[keep], mi[keep]
             a, b = ids[start + qi], ids[start + mi]
             keep = a != b
