@@ -14,12 +14,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from . import p1_parity
 
@@ -62,21 +65,17 @@ def build_corpus(n: int, shards: int = 8, seed: int = 7) -> tuple[Path, float]:
 
 def run_job(corpus: Path, n: int) -> dict:
     out = CACHE / f"run-{n}"
-    subprocess.run(["rm", "-rf", str(out)], check=True)
+    shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "fanno_spark", "--config", "conf/local.yaml", "--output", str(out),
            "--set", f"input.path={corpus}", "--set", "input.format=jsonl", "--set", "spark.master=local[2]",
            "--set", "spark.shuffle_partitions=16", "--set", 'spark.conf={"spark.driver.memory": "2g"}',
            "--set", "report.enabled=false", "--until", "docs_kept"]
-    import psutil
-
     start = time.time()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
     peak = {"python": 0, "jvm": 0}
     driver = psutil.Process(proc.pid)
     log: list[str] = []
-    import threading
-
     reader = threading.Thread(target=lambda: log.extend(proc.stdout), daemon=True)
     reader.start()
     while proc.poll() is None:
