@@ -70,12 +70,7 @@ test-cluster: install ## spark-submit to a local standalone master + 2 workers
 test-gpu: install ## opt-in GPU tests (needs vllm on a GPU machine)
 	$(PY) -m pytest tests -m gpu -v
 
-BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum requirements/bench.txt | cut -c1-12)
-$(BENCH_STAMP): requirements/bench.txt $(STAMP)
-	$(PY) -m pip install -q --no-deps -r requirements/bench.txt > $(VENV)/pip.log 2>&1 || { grep -v "^WARNING: Location" $(VENV)/pip.log; exit 1; }
-	rm -f $(VENV)/.bench-* && touch $@
-
-bench: install $(BENCH_STAMP) ## benchmarks P1 prescreen vs datatrove, P2 vLLM tok/s per dtype + Spark vs direct, P3 graph+LPA, P4 LLM calls per pair, P5 MiniLM docs/s per precision -> bench/results.md
+bench: install ## benchmarks P1 prescreen vs datatrove, P2 vLLM tok/s per dtype + Spark vs direct, P3 graph+LPA, P4 LLM calls per pair, P5 MiniLM docs/s per precision -> bench/results.md
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: install ## ruff

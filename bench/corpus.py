@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import gzip
 import json
+import random
 import sys
 import sysconfig
 from pathlib import Path
@@ -62,25 +63,44 @@ def build(n_docs: int = 25_000, shards: int = 2, min_words: int = 20) -> Path:
     return out
 
 
-def pages(n_pages: int, min_chars: int = 2000, max_chars: int = 8000) -> list[dict]:
-    """Full-length pages of real prose: the docstrings of one source file joined in file order (as a
-    module's documentation page reads), cut into pages of min_chars..max_chars characters."""
+def _all_docstrings(min_words: int = 5):
     roots = [Path(sysconfig.get_paths()["stdlib"]), Path(sysconfig.get_paths()["purelib"])]
-    out: list[dict] = []
     for root in roots:
         for path in sorted(root.rglob("*.py")):
-            page: list[str] = []
-            size = 0
-            for _, doc in _docstrings(path, 5):
-                page.append(doc)
-                size += len(doc) + 2
-                if size >= min_chars:
-                    text = "\n\n".join(page)[:max_chars]
-                    out.append({"id": f"p{len(out):07d}", "url": f"py://{path.relative_to(root)}#{len(out)}",
-                                "text": text})
-                    page, size = [], 0
-                    if len(out) >= n_pages:
-                        return out
+            yield path.relative_to(root), [doc for _, doc in _docstrings(path, min_words)]
+
+
+def pages(n_pages: int, min_chars: int = 2000, max_chars: int = 8000, seed: int = 0) -> list[dict]:
+    """Full-length pages of real prose. First the docstrings of one source file joined in file order (as a
+    module's documentation page reads), cut into pages of min_chars..max_chars characters; when those run out
+    (~20k pages here), windows of the same docstrings: consecutive docstrings from a random starting point
+    in the stream of all files, so the text stays real while the pages differ."""
+    out: list[dict] = []
+    stream: list[str] = []
+    for rel, docs in _all_docstrings():
+        stream += docs
+        page: list[str] = []
+        size = 0
+        for doc in docs:
+            page.append(doc)
+            size += len(doc) + 2
+            if size >= min_chars:
+                out.append({"id": f"p{len(out):07d}", "url": f"py://{rel}#{len(out)}",
+                            "text": "\n\n".join(page)[:max_chars]})
+                page, size = [], 0
+                if len(out) >= n_pages:
+                    return out
+    rng = random.Random(seed)
+    while len(out) < n_pages:
+        start = rng.randrange(len(stream))
+        page, size, i = [], 0, start
+        while size < min_chars and i < len(stream):
+            page.append(stream[i])
+            size += len(stream[i]) + 2
+            i += 1
+        if size >= min_chars:
+            out.append({"id": f"p{len(out):07d}", "url": f"py://window/{start}#{len(out)}",
+                        "text": "\n\n".join(page)[:max_chars]})
     return out
 
 

@@ -30,7 +30,8 @@ from .p1_prescreen import run_datatrove
 
 WORK = CACHE / "p1-parity"
 # datatrove's defaults (GopherQualityFilter, GopherRepetitionFilter, C4QualityFilter), where fanno-spark's differ
-SAME_THRESHOLDS = PrescreenConfig(min_alpha_word_ratio=0.8, min_sentences=5, filter_curly_bracket=True, languages=())
+SAME_THRESHOLDS = PrescreenConfig(min_alpha_word_ratio=0.8, min_sentences=5, filter_curly_bracket=True, languages=(),
+                                  tokenizer="spacy_en")
 FAMILIES = {
     "gopher_repetition": ("duplicate_paragraphs", "duplicate_paragraph_chars", "duplicate_lines",
                           "duplicate_line_chars", "top_2gram", "top_3gram", "top_4gram",
@@ -90,7 +91,7 @@ def datatrove_decisions(corpus: Path) -> dict[str, dict]:
 def spark_decisions(spark, corpus: Path) -> dict[str, dict]:
     """Per document, the first rule of each family that drops it (None: the family keeps it)."""
     docs = read_corpus(spark, InputConfig(path=str(corpus), format="jsonl"))
-    scored = heuristics.score_documents(docs)
+    scored = heuristics.score_documents(docs, SAME_THRESHOLDS.tokenizer)
     rules = dict((reason, cond) for cond, reason in heuristics.heuristic_rules(SAME_THRESHOLDS))
     cols = []
     for family, names in FAMILIES.items():
@@ -108,7 +109,7 @@ def time_spark(spark, corpus: Path) -> float:
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
     docs = read_corpus(spark, InputConfig(path=str(corpus), format="jsonl"))
-    scored = heuristics.score_documents(docs)
+    scored = heuristics.score_documents(docs, SAME_THRESHOLDS.tokenizer)
     # the heuristics only (no exact dedup, as on datatrove's side): every document with its reason
     scored.withColumn("drop_reason", heuristics.heuristic_reason(SAME_THRESHOLDS)).write.parquet(str(out))
     return time.perf_counter() - start

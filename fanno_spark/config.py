@@ -7,6 +7,7 @@ ConfigError naming the dotted key, so a typo never costs a cluster start-up.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import types
 import typing
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ class PrescreenConfig:
     max_top_ngram_char_fractions: tuple[float, ...] = (0.20, 0.18, 0.16)  # n = 2, 3, 4
     max_dup_ngram_char_fractions: tuple[float, ...] = (0.15, 0.14, 0.13, 0.12, 0.11, 0.10)  # n = 5..10
     min_sentences: int = 3
+    # words for the Gopher counts: whitespace-separated, or spaCy's blank-English tokens (datatrove's Gopher
+    # filters count those: every punctuation mark is a token, so the alpha ratio is lower)
+    tokenizer: str = "whitespace"
     filter_lorem_ipsum: bool = True
     filter_curly_bracket: bool = False  # C4 drops any "{"; that would drop every code document
     languages: tuple[str, ...] = ("en",)  # empty: no language filter
@@ -317,6 +321,7 @@ CHOICES = {
     "prompts.style": ("fanno", "compact"),
     "spark.graphframes": ("bundled", "provided"),
     "spark.preload": ("auto", "always", "never"),
+    "prescreen.tokenizer": ("whitespace", "spacy_en"),
 }
 POSITIVE = ("embed.batch_size", "embed.max_tokens", "graph.lsh_num_tables", "graph.lpa_max_iter", "sample.per_community",
             "sample.max_docs", "tags.prompts_per_doc", "llm.partitions", "llm.batch_size",
@@ -412,6 +417,8 @@ def _check_values(cfg: FannoConfig) -> None:
         raise ConfigError("prescreen.max_top_ngram_char_fractions: expected 3 numbers (n = 2, 3, 4)")
     if len(p.max_dup_ngram_char_fractions) != 6:
         raise ConfigError("prescreen.max_dup_ngram_char_fractions: expected 6 numbers (n = 5..10)")
+    if p.tokenizer == "spacy_en" and importlib.util.find_spec("spacy") is None:
+        raise ConfigError("prescreen.tokenizer: spacy_en needs the spacy package (pip install 'fanno-spark[spacy]')")
     if cfg.filter.max_similarity is not None and not 0 < cfg.filter.max_similarity <= 1:
         raise ConfigError(f"filter.max_similarity: must be in (0, 1] or null, got {cfg.filter.max_similarity}")
     if not 1 <= cfg.judge.min_score <= 5:

@@ -52,7 +52,8 @@ class UnknownStage(ValueError):
 # -- pre-screen ------------------------------------------------------------------------------------
 def _score(ctx: Context) -> DataFrame:
     p = ctx.cfg.prescreen
-    return heuristics.decide(heuristics.score_documents(language.add_language(ctx.out("docs"), p.language_chars)), p)
+    docs = language.add_language(ctx.out("docs"), p.language_chars)
+    return heuristics.decide(heuristics.score_documents(docs, p.tokenizer), p)
 
 
 def _dedup(ctx: Context) -> DataFrame:

@@ -1,9 +1,9 @@
-"""Heuristic quality scores as native Spark column expressions (no Python UDF), then a decision.
+"""Heuristic quality scores as columns, then a decision.
 
-Scores follow Gopher (Rae et al. 2021, table A1) and C4 (Raffel et al. 2020); thresholds live in
-PrescreenConfig. `score_documents` only adds columns; `decide` turns them into one `drop_reason`.
-Two scores run in Python, each for a measured reason: language ID (`language.py`; Spark SQL has no
-classifier) and the n-gram repetition counts (`repetition.py`; see there for the timings).
+Scores follow Gopher (Rae et al. 2021, table A1) and C4 (Raffel et al. 2020) as datatrove 0.10 implements them
+(`gopher_c4.py` counts them in one pandas UDF, on whitespace words or spaCy's English tokens per
+`prescreen.tokenizer`); thresholds live in PrescreenConfig. `score_documents` only adds columns; `decide` turns
+them into one `drop_reason`. Language ID runs in Python too (`language.py`; Spark SQL has no classifier).
 """
 
 from __future__ import annotations
@@ -13,74 +13,45 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from ..config import PrescreenConfig
-from .repetition import DUP_NGRAMS, TOP_NGRAMS, repetition_scores
-
-STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")  # Gopher's list
+from .gopher_c4 import DUP_NGRAMS, TOP_NGRAMS, gopher_c4_counts
 
 
 def _ratio(num: Column, den: Column) -> Column:
     return F.when(den > 0, num / den).otherwise(F.lit(0.0))
 
 
-def _sum_lengths(arr: Column) -> Column:
-    return F.aggregate(arr, F.lit(0), lambda acc, s: acc + F.length(s))
-
-
-def _dup_count_and_chars(items: Column) -> tuple[Column, Column]:
-    """Gopher's find_duplicates: elements seen before, and their characters."""
-    distinct = F.array_distinct(items)
-    return F.size(items) - F.size(distinct), _sum_lengths(items) - _sum_lengths(distinct)
-
-
-def score_documents(df: DataFrame) -> DataFrame:
+def score_documents(df: DataFrame, tokenizer: str = "whitespace") -> DataFrame:
     text = F.coalesce("text", F.lit(""))
-    words = F.filter(F.split(text, r"\s+"), lambda w: w != "")
-    lines = F.filter(F.split(text, r"\n"), lambda ln: F.trim(ln) != "")
-    stop = F.array(*[F.lit(w) for w in STOP_WORDS])
+    c = F.col("_g")
     scored = (
-        df.withColumn("_words", words).withColumn("_lines", lines)
-        .withColumn("_lower", F.transform("_words", F.lower))
-        .withColumn("_paras", F.split(F.trim(text), r"\n{2,}"))
-        .withColumn("_rlines", F.split(text, r"\n+"))
+        df.withColumn("_g", gopher_c4_counts(text, tokenizer))
         .withColumn("n_chars", F.length(text))
-        .withColumn("n_words", F.size("_words"))
-        .withColumn("n_lines", F.size("_lines"))
-        .withColumn("mean_word_length", _ratio(_sum_lengths(F.col("_words")), F.col("n_words")))
-        .withColumn("symbol_word_ratio",
-                    _ratio(F.size(F.filter("_words", lambda w: w.rlike(r"^(#|\.\.\.|…)"))), F.col("n_words")))
-        .withColumn("alpha_word_ratio",
-                    _ratio(F.size(F.filter("_words", lambda w: w.rlike("[^\\W\\d_]"))), F.col("n_words")))
-        .withColumn("stop_words", F.size(F.filter("_lower", lambda w: F.array_contains(stop, w))))
-        .withColumn("bullet_line_ratio",
-                    _ratio(F.size(F.filter("_lines", lambda ln: ln.rlike(r"^\s*[•*\-‣●]"))), F.col("n_lines")))
-        .withColumn("ellipsis_line_ratio",
-                    _ratio(F.size(F.filter("_lines", lambda ln: ln.rlike(r"(\.\.\.|…)\s*$"))), F.col("n_lines")))
+        .withColumn("n_tokens", c.n_tokens)
+        .withColumn("n_words", c.n_words)  # words with a character that is not punctuation
+        .withColumn("n_lines", c.n_lines)
+        .withColumn("mean_word_length", _ratio(c.word_chars, c.n_words))
+        .withColumn("symbol_word_ratio", F.greatest(_ratio(c.hashes, c.n_tokens), _ratio(c.ellipses, c.n_tokens)))
+        .withColumn("alpha_word_ratio", _ratio(c.alpha_tokens, c.n_tokens))
+        .withColumn("stop_words", c.stop_words)  # distinct Gopher stop words present
+        .withColumn("bullet_line_ratio", _ratio(c.bullet_lines, c.n_lines))
+        .withColumn("ellipsis_line_ratio", _ratio(c.ellipsis_lines, c.n_lines))
+        .withColumn("duplicate_paragraph_fraction", _ratio(c.dup_paragraphs, c.paragraphs))
+        .withColumn("duplicate_paragraph_char_fraction", _ratio(c.dup_paragraph_chars, F.col("n_chars")))
+        .withColumn("duplicate_line_fraction", _ratio(c.dup_lines, c.rep_lines))
+        .withColumn("duplicate_line_char_fraction", _ratio(c.dup_line_chars, F.col("n_chars")))
     )
-    para_dups, para_dup_chars = _dup_count_and_chars(F.col("_paras"))
-    line_dups, line_dup_chars = _dup_count_and_chars(F.col("_rlines"))
-    scored = (
-        scored
-        .withColumn("duplicate_paragraph_fraction", _ratio(para_dups, F.size("_paras")))
-        .withColumn("duplicate_paragraph_char_fraction", _ratio(para_dup_chars, F.col("n_chars")))
-        .withColumn("duplicate_line_fraction", _ratio(line_dups, F.size("_rlines")))
-        .withColumn("duplicate_line_char_fraction", _ratio(line_dup_chars, F.col("n_chars")))
-    )
-    scored = scored.withColumn("_rep", repetition_scores(text))
     for n in TOP_NGRAMS:
-        scored = scored.withColumn(f"top_{n}gram_char_fraction", _ratio(F.col(f"_rep.top_{n}"), F.col("n_chars")))
+        scored = scored.withColumn(f"top_{n}gram_char_fraction", _ratio(c[f"top_{n}"], F.col("n_chars")))
     for n in DUP_NGRAMS:
-        scored = scored.withColumn(f"dup_{n}gram_char_fraction", _ratio(F.col(f"_rep.dup_{n}"), F.col("n_chars")))
-    # C4, at document level: sentences in lines that end like prose; lorem ipsum; curly brackets.
-    prose_lines = F.filter("_lines", lambda ln: ln.rlike(r"[.!?][\"')\]]?\s*$") & (
-        F.size(F.split(F.trim(ln), r"\s+")) >= 3))
+        scored = scored.withColumn(f"dup_{n}gram_char_fraction", _ratio(c[f"dup_{n}"], F.col("n_chars")))
+    # C4's line pass: sentences of the lines it keeps; lorem ipsum / a curly bracket in such a line
     return (
         scored
-        .withColumn("c4_sentences", F.aggregate(
-            prose_lines, F.lit(0), lambda acc, ln: acc + F.size(F.split(ln, r"[.!?][\"')\]]?(\s+|$)")) - 1))
-        .withColumn("has_lorem_ipsum", F.lower(text).contains("lorem ipsum"))
-        .withColumn("has_curly_bracket", text.contains("{"))
+        .withColumn("c4_sentences", c.c4_sentences)
+        .withColumn("has_lorem_ipsum", c.c4_lorem)
+        .withColumn("has_curly_bracket", c.c4_curly)
         .withColumn("doc_hash", F.sha2(F.lower(F.regexp_replace(F.trim(text), r"\s+", " ")), 256))
-        .drop("_words", "_lines", "_lower", "_paras", "_rlines", "_rep")
+        .drop("_g")
     )
 
 
