@@ -50,7 +50,6 @@ def score_documents(df: DataFrame, tokenizer: str = "whitespace") -> DataFrame:
         .withColumn("c4_sentences", c.c4_sentences)
         .withColumn("has_lorem_ipsum", c.c4_lorem)
         .withColumn("has_curly_bracket", c.c4_curly)
-        .withColumn("doc_hash", F.sha2(F.lower(F.regexp_replace(F.trim(text), r"\s+", " ")), 256))
         .drop("_g")
     )
 
@@ -100,6 +99,8 @@ def decide(scored: DataFrame, cfg: PrescreenConfig) -> DataFrame:
     candidate = F.col("read_error").isNull() & heuristic_reason(cfg).isNull()
     # Dedup only among documents that would otherwise be kept, so a rejected twin never wins.
     w = Window.partitionBy("doc_hash", candidate).orderBy("id")
+    text = F.coalesce("text", F.lit(""))
+    scored = scored.withColumn("doc_hash", F.sha2(F.lower(F.regexp_replace(F.trim(text), r"\s+", " ")), 256))
     return scored.withColumn(
         "drop_reason",
         F.coalesce(
