@@ -28,7 +28,6 @@ PUNCTUATION = frozenset(
 )
 # sentence-final marks without spaCy (the whitespace splitter); spaCy's sentencizer list otherwise
 SENTENCE_END = frozenset("!.?\u2026\u203c\u203d\u2047\u2048\u2049\u3002\uff01\uff0e\uff1f\uff61")
-SPLITTERS = ("whitespace", "spacy_en")
 
 
 def is_punct(token: str) -> bool:
