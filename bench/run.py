@@ -39,15 +39,23 @@ def spark_session():
     return spark
 
 
-def to_markdown(rows: list[dict], meta: dict) -> str:
+def _machine(meta: dict) -> str:
+    return (f"{meta['cpus']} CPUs, {meta['machine']}, {meta.get('cpu_model', '?')} "
+            f"(bf16 flags: {meta.get('bf16_flags') or 'none'}; avx512f: {meta.get('avx512f', '?')}); "
+            f"Python {meta['python']}")
+
+
+def to_markdown(rows: list[dict], machines: dict[str, dict]) -> str:
+    """machines: bench -> the meta of the run that produced its rows (rows of one bench come from one run)."""
     cols = ["bench", "what", "docs", "seconds", "docs_per_s", "kept", "edges", "communities", "edges_s", "lpa_s", "recall",
             "ratio", "tok_per_s", "calls_per_pair", "drops"]
     used = [c for c in cols if any(c in r for r in rows)]
-    lines = [f"# Benchmark results ({meta['date']})", "",
-             f"Machine: {meta['cpus']} CPUs, {meta['machine']}, {meta.get('cpu_model', '?')} "
-             f"(bf16 flags: {meta.get('bf16_flags') or 'none'}; avx512f: {meta.get('avx512f', '?')}); "
-             f"Python {meta['python']}. One run; ratios are from the same run.", "",
-             "| " + " | ".join(used) + " |", "|" + "---|" * len(used)]
+    by_machine: dict[str, list[str]] = {}
+    for bench, meta in sorted(machines.items()):
+        by_machine.setdefault(_machine(meta), []).append(f"{bench} ({meta['date']})")
+    lines = ["# Benchmark results", "", "Each bench is one run on one machine; its ratios come from that run.", ""]
+    lines += [f"- {', '.join(benches)}: {machine}" for machine, benches in by_machine.items()]
+    lines += ["", "| " + " | ".join(used) + " |", "|" + "---|" * len(used)]
     for r in rows:
         cells = []
         for c in used:
@@ -103,15 +111,18 @@ def main() -> None:
         rows += p4_calls.run()
     spark.stop()
     m = meta()
-    # Keep the latest rows of benchmarks not run this time (each bench's ratio is from one run).
+    # Keep the latest rows of benchmarks not run this time, with the machine they ran on.
     old = HERE / "results.json"
+    ran = {r["bench"] for r in rows}
+    machines = {b: m for b in ran}
     if old.exists():
-        ran = {r["bench"] for r in rows}
-        rows = [r for r in json.loads(old.read_text())["rows"] if r["bench"] not in ran] + rows
-        rows.sort(key=lambda r: r["bench"])
-    old.write_text(json.dumps({"meta": m, "rows": rows}, indent=2))
-    (HERE / "results.md").write_text(to_markdown(rows, m))
-    print(to_markdown(rows, m))
+        saved = json.loads(old.read_text())
+        kept = [r for r in saved["rows"] if r["bench"] not in ran]
+        machines |= {b: saved.get("machines", {}).get(b, saved.get("meta")) for b in {r["bench"] for r in kept}}
+        rows = sorted(kept + rows, key=lambda r: r["bench"])
+    old.write_text(json.dumps({"machines": machines, "rows": rows}, indent=2))
+    (HERE / "results.md").write_text(to_markdown(rows, machines))
+    print(to_markdown(rows, machines))
 
 
 def meta() -> dict:

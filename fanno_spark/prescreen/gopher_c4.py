@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import reduce
 from itertools import chain
+from operator import itemgetter, or_
 
 import numpy as np
 import pandas as pd
@@ -53,6 +55,8 @@ _POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "u
 _C4_END = (".", "?", "!", '"', "'")
 _ODD_SPACE = re.compile(r"[^\S ]|  ")  # whitespace other than single spaces: spaCy makes it a token
 _SPACES = re.compile(r"(\s+)")
+_POLY, _LENS, _COUNTS, _STOP, _TRANS = range(5)  # a chunk's cache entry
+_FIELD_BITS = 40  # per-chunk counts packed into one int, so a page sums them in one pass
 _CACHE_LIMIT = 1_000_000  # chunk entries per worker (~0.3 KB each); cleared whole when full
 
 
@@ -67,6 +71,7 @@ class Scorer:
         self.cache: dict[str, tuple] = {}
 
     def _entry(self, chunk: str) -> tuple:
+        """(token hashes, token lengths, packed counts, stop-word bits, sentence transitions) of one chunk."""
         toks = [t for t in self.split(chunk) if t.strip()]
         words = [t for t in toks if any(c not in self.symbols for c in t)]
         stop = 0
@@ -87,9 +92,8 @@ class Scorer:
                 elif seen and not W.is_punct(t):
                     added, seen = added + 1, False
             trans.append((seen, added))
-        return (tuple(hash(t) for t in toks), tuple(len(t) for t in toks), len(toks), len(words),
-                sum(map(len, words)), sum(any(c.isalpha() for c in t) for t in toks), stop, tuple(trans),
-                tuple(_poly(t) for t in toks))
+        counts = (len(toks), len(words), sum(map(len, words)), sum(any(c.isalpha() for c in t) for t in toks))
+        return (tuple(_poly(t) for t in toks), tuple(len(t) for t in toks), _pack(counts), stop, tuple(trans))
 
     def entries(self, chunks: list[str]) -> list[tuple]:
         cache = self.cache
@@ -117,7 +121,7 @@ class Scorer:
                     n, seen = n + 1, False
             else:
                 e = self.cache.get(p) or self.entries([p])[0]
-                seen, added = e[7][seen]
+                seen, added = e[_TRANS][seen]
                 n += added
         return n
 
@@ -126,7 +130,7 @@ class Scorer:
         for line in text.splitlines():
             line = line.strip()
             words = line.split()
-            if any(len(w) > 1000 for w in words):
+            if len(line) > 1000 and any(len(w) > 1000 for w in words):
                 continue
             line = _CITATION.sub("", line)
             if not line.endswith(_C4_END) or line.endswith("...") or len(words) < 3:
@@ -143,22 +147,19 @@ class Scorer:
 
     def score(self, text: str) -> tuple:
         es = self.entries(text.split())
-        n_tok = sum(e[2] for e in es)
-        mask = 0
-        for e in es:
-            mask |= e[6]
+        n_tok, n_words, word_chars, alpha = _unpack(sum(map(itemgetter(_COUNTS), es)))
+        mask = reduce(or_, map(itemgetter(_STOP), es), 0)
         lines = text.splitlines()
         paragraphs = _PARAGRAPH.split(text.strip())
         rep_lines = _LINES.split(text)
-        out = [n_tok, sum(e[3] for e in es), sum(e[4] for e in es), sum(e[5] for e in es), mask.bit_count(),
+        out = [n_tok, n_words, word_chars, alpha, mask.bit_count(),
                text.count("#"), text.count("...") + text.count("…"), len(lines),
                sum(ln.lstrip().startswith(("•", "-")) for ln in lines),
                sum(ln.rstrip().endswith(("...", "…")) for ln in lines),
                len(paragraphs), *_duplicates(paragraphs), len(rep_lines), *_duplicates(rep_lines)]
-        hs = np.fromiter(chain.from_iterable([e[0] for e in es]), dtype=np.int64, count=n_tok)
-        lens = np.fromiter(chain.from_iterable([e[1] for e in es]), dtype=np.int64, count=n_tok)
-        poly = np.fromiter(chain.from_iterable([e[8] for e in es]), dtype=np.uint64, count=n_tok)
-        out += _ngrams(hs, lens, poly)
+        poly = np.fromiter(chain.from_iterable(map(itemgetter(_POLY), es)), dtype=np.uint64, count=n_tok)
+        lens = np.fromiter(chain.from_iterable(map(itemgetter(_LENS), es)), dtype=np.int64, count=n_tok)
+        out += _ngrams(lens, poly)
         out += self.c4(text)
         return tuple(out)
 
@@ -181,6 +182,24 @@ def _poly(token: str) -> int:
     return h
 
 
+def _pack(counts: tuple[int, int, int, int]) -> int:
+    a, b, c, d = counts
+    return a | b << _FIELD_BITS | c << 2 * _FIELD_BITS | d << 3 * _FIELD_BITS
+
+
+def _unpack(packed: int, n: int = 4) -> tuple[int, ...]:
+    mask = (1 << _FIELD_BITS) - 1
+    return tuple((packed >> (i * _FIELD_BITS)) & mask for i in range(n))
+
+
+def _scramble(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: token keys with no arithmetic structure left for the n-gram sums."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
 def _joined_prefix(lens: np.ndarray, poly: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Prefix hashes over the tokens joined without spaces: equal strings get equal keys however they split."""
     ends = np.concatenate(([0], np.cumsum(lens))).astype(np.uint64)
@@ -201,44 +220,73 @@ def _joined_keys(prefix: tuple[np.ndarray, np.ndarray, np.ndarray], n: int) -> n
     return pw[ends[n:]] * (g[n:] - g[:-n])
 
 
-def _ngrams(hs: np.ndarray, lens: np.ndarray, poly: np.ndarray) -> list[int]:
-    top, dup = [], []
-    keys = hs
-    m = len(hs)
+def _ngrams(lens: np.ndarray, poly: np.ndarray) -> list[int]:
+    """top_2..4 and dup_5..10 from one sort of every n-gram's key, n = 2..10 together (n mixed into the key)."""
+    m = len(poly)
+    hs = _scramble(poly).view(np.int64)  # not poly itself: its n-gram sums would collide ("b"+"abc", "ab"+"bc")
+    segments, offsets, keys = [], {}, hs
     prefix = _joined_prefix(lens, poly) if m >= min(DUP_NGRAMS) else None
+    at = 0
     with np.errstate(over="ignore"):  # the hashes wrap around on purpose
-        for n in range(2, max(DUP_NGRAMS) + 1):
-            if m < n:
-                (top if n in TOP_NGRAMS else dup).append(0)
-                continue
-            keys = keys[:-1] * _MIX + hs[n - 1:]  # hash of the n-gram starting at each position
-            if n in TOP_NGRAMS:
-                _, first, counts = np.unique(keys, return_index=True, return_counts=True)
-                best = counts.max()
-                at = int(first[counts == best].min())  # Counter.most_common: the first seen among equals
-                top.append(int(best) * (int(lens[at:at + n].sum()) + n - 1))
-                continue
-            joined = _joined_keys(prefix, n)
-            _, inverse, counts = np.unique(joined, return_inverse=True, return_counts=True)
-            repeated = np.nonzero(counts[inverse] > 1)[0]
-            if not len(repeated):
-                dup.append(0)
-                continue
-            # datatrove's scan visits every position not jumped over; a visited n-gram seen before adds its
-            # characters and jumps n. N-grams that occur once never match, so only the repeated ones are walked.
-            ends = prefix[1].astype(np.int64)
-            chars = (ends[n:] - ends[:-n])[repeated].tolist()
-            seen: set[int] = set()
-            total = frontier = 0
-            for at, key, c in zip(repeated.tolist(), joined[repeated].tolist(), chars, strict=True):
-                if at < frontier:
-                    continue
-                if key in seen:
-                    total += c
-                    frontier = at + n
-                else:
-                    seen.add(key)
-            dup.append(total)
+        for n in range(2, min(m, max(DUP_NGRAMS)) + 1):
+            keys = keys[:-1] * _MIX + hs[n - 1:]  # hash of the n-gram (its tokens) starting at each position
+            seg = keys if n in TOP_NGRAMS else _joined_keys(prefix, n).view(np.int64)  # dup: the joined string
+            segments.append(seg * _MIX + n)
+            offsets[n] = (at, at + len(seg))
+            at += len(seg)
+    if not segments:
+        return [0] * (len(TOP_NGRAMS) + len(DUP_NGRAMS))
+    allkeys = np.concatenate(segments)
+    order = np.argsort(allkeys)
+    ordered = allkeys[order]
+    new = np.empty(len(ordered), dtype=bool)
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    counts = np.diff(np.append(starts, len(ordered)))
+    first = np.minimum.reduceat(order, starts)  # each distinct n-gram's first position (segment offset added)
+    top = []
+    for n in TOP_NGRAMS:
+        if n not in offsets:
+            top.append(0)
+            continue
+        lo, hi = offsets[n]
+        sel = (first >= lo) & (first < hi)
+        c = counts[sel]
+        best = c.max()
+        i = int(first[sel][c == best].min()) - lo  # Counter.most_common: the first seen among equals
+        top.append(int(best) * (int(lens[i:i + n].sum()) + n - 1))
+    dup = [0] * len(DUP_NGRAMS)
+    if m < min(DUP_NGRAMS):
+        return top + dup
+    lo_dup = offsets[min(DUP_NGRAMS)][0]
+    repeated = np.sort(order[np.repeat(counts > 1, counts)])
+    repeated = repeated[repeated >= lo_dup]
+    if not len(repeated):
+        return top + dup
+    seg_starts = np.array([offsets[n][0] for n in DUP_NGRAMS if n in offsets])
+    seg = np.searchsorted(seg_starts, repeated, side="right") - 1
+    ns = np.asarray(DUP_NGRAMS)[seg]
+    pos = repeated - seg_starts[seg]
+    ends = prefix[1].astype(np.int64)
+    chars = ends[pos + ns] - ends[pos]
+    # datatrove's scan visits every position not jumped over; a visited n-gram seen before adds its characters
+    # and jumps n. N-grams that occur once never match, so only the repeated ones are walked (all n in one pass).
+    cur, seen, total, frontier = -1, set(), 0, 0
+    for j, n, p, key, c in zip(seg.tolist(), ns.tolist(), pos.tolist(), allkeys[repeated].tolist(), chars.tolist(),
+                               strict=True):
+        if j != cur:
+            if cur >= 0:
+                dup[cur] = total
+            cur, seen, total, frontier = j, set(), 0, 0
+        if p < frontier:
+            continue
+        if key in seen:
+            total += c
+            frontier = p + n
+        else:
+            seen.add(key)
+    dup[cur] = total
     return top + dup
 
 

@@ -18,7 +18,7 @@ KEY = "sk-test-0123456789-secret"
 class Script:
     def __init__(self, statuses):
         self.statuses = list(statuses)  # consumed per request; then 200
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.requests = []
         self.in_flight = self.max_in_flight = 0
 
@@ -33,7 +33,7 @@ def completion(text, logprobs=None):
 
 @pytest.fixture
 def server():
-    def start(statuses, delay=0.0):
+    def start(statuses, delay=0.0, first_waits_for_a_second=False):
         script = Script(statuses)
 
         class Handler(BaseHTTPRequestHandler):
@@ -47,6 +47,11 @@ def server():
                     status = script.statuses.pop(0) if script.statuses else 200
                     script.in_flight += 1
                     script.max_in_flight = max(script.max_in_flight, script.in_flight)
+                    script.lock.notify_all()
+                    if first_waits_for_a_second and len(script.requests) == 1:
+                        # a loaded machine may start the client's threads late: hold the first request until a
+                        # second one is in flight (a client that never overlaps requests times out here)
+                        script.lock.wait_for(lambda: script.in_flight >= 2, timeout=10)
                 try:
                     if status == "sleep":
                         time.sleep(1.5)
@@ -130,7 +135,7 @@ def test_bad_request_is_a_counted_empty_generation_not_a_crash(server):
 
 
 def test_concurrency_is_bounded(server):
-    script, url = server([], delay=0.05)
+    script, url = server([], delay=0.05, first_waits_for_a_second=True)
     engine(url, concurrency=3).generate([conv(i) for i in range(24)], Sampling(4))
     assert len(script.requests) == 24 and 2 <= script.max_in_flight <= 3
 
