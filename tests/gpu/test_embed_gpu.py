@@ -43,8 +43,9 @@ def test_docs_vec_encode_runs_on_the_gpu_in_float16_near_sentence_transformers_s
     from sentence_transformers import SentenceTransformer
 
     path = str(embedding_model_path())
-    assert embed.resolve_precision("auto")[0].startswith("cuda")
-    assert embed.resolve_precision("auto")[1] == "float16"
+    device, dtype = embed.resolve_precision("auto")
+    assert device.startswith("cuda")
+    assert dtype == "float16"
     weight = next(iter(embed._model(path, "auto", 256).w.values()))  # the bundled MiniLM's weights
     assert weight.dtype == torch.float16 and weight.is_cuda
 
