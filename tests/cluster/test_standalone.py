@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fanno_spark.spark_env import graphframes_jar
+from fanno_spark.spark_env import locked_jars_csv
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +94,7 @@ def test_spark_submit_to_standalone_cluster(cluster, tmp_path):
     out = tmp_path / "run"
     start = time.time()
     cmd = [str(BIN / "spark-submit"), "--master", url, "--deploy-mode", "client",
-           "--py-files", str(_package_zip(tmp_path)), "--jars", str(graphframes_jar()),
+           "--py-files", str(_package_zip(tmp_path)), "--jars", locked_jars_csv(),
            "--conf", f"spark.pyspark.python={sys.executable}", "--conf", "spark.executor.memory=2g",
            "--conf", "spark.executor.cores=1", "--driver-memory", "2g",
            "jobs/fanno.py", "--config", "conf/local.yaml", "--output", str(out),

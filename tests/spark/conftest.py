@@ -1,7 +1,7 @@
 import pytest
 
 from fanno_spark.prescreen.minilm import LIBRARIES
-from fanno_spark.spark_env import apply_env_defaults, ensure_graphframes_importable, graphframes_jar, preload_conf
+from fanno_spark.spark_env import apply_env_defaults, ensure_graphframes_importable, locked_jars_csv, preload_conf
 
 
 @pytest.fixture(scope="session")
@@ -12,7 +12,7 @@ def spark(tmp_path_factory):
     s = (SparkSession.builder.master("local[2]").appName("fanno-tests")
          .config("spark.sql.shuffle.partitions", "2")
          .config("spark.default.parallelism", "2")
-         .config("spark.jars", str(graphframes_jar()))
+         .config("spark.jars", locked_jars_csv())
          .config("spark.python.worker.reuse", "true")
          .config("spark.ui.enabled", "false")
          .config("spark.sql.execution.arrow.pyspark.enabled", "true")

@@ -235,3 +235,16 @@ def test_sample_per_community_keeps_singletons_and_caps(spark):
     assert len(capped) == 3 and len({r["community"] for r in capped}) == 3  # round-robin first
     again = graph.sample_per_community(docs, SampleConfig(per_community=2, max_docs=3, seed=1)).collect()
     assert sorted(r["id"] for r in again) == sorted(r["id"] for r in capped)
+
+
+def test_label_propagation_two_runs_on_one_graph_agree(spark):
+    """Two runs of the GraphFrames LPA on one graph (dense enough for many ties) give one answer."""
+    rng = np.random.default_rng(11)
+    ids = [f"w{i:03d}" for i in range(300)]
+    edges = sorted({(ids[a], ids[b]) for a, b in rng.integers(0, 300, size=(600, 2)) if a != b})
+    v = spark.createDataFrame([(i,) for i in ids], "id string")
+    e = spark.createDataFrame(edges, "src string, dst string").withColumn("cosine", F.lit(0.8))
+    runs = [{r["id"]: r["community"] for r in graph.label_propagation(v, e.repartition(n), GraphConfig(
+        lpa_max_iter=5)).collect()} for n in (2, 5)]
+    assert runs[0] == runs[1] == _lpa_reference(ids, sorted({tuple(sorted(p)) for p in edges}), 5)
+    assert 1 < len(set(runs[0].values())) < len(ids)
