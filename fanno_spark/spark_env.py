@@ -68,7 +68,7 @@ def ensure_graphframes_importable(spark) -> None:
     except ImportError:
         pass
     jars = [j for j in spark.conf.get("spark.jars", "").split(",") if "graphframes" in j]
-    for jar in jars + [str(graphframes_jar())]:
+    for jar in jars or [str(graphframes_jar())]:
         path = jar.removeprefix("file:")
         if Path(path).is_file() and path not in sys.path:
             sys.path.append(path)
@@ -140,7 +140,11 @@ def build_spark(cfg: FannoConfig):
     for key in ENV_DEFAULTS:
         conf[f"spark.executorEnv.{key}"] = os.environ[key]
     if cfg.spark.graphframes == "bundled":
-        conf["spark.jars"] = locked_jars_csv()
+        from pyspark import SparkConf
+
+        # spark-submit --jars already handed them over (the package may run from a --py-files zip)
+        if GRAPHFRAMES_JAR not in SparkConf().get("spark.jars", ""):
+            conf["spark.jars"] = locked_jars_csv()
     master = cfg.spark.master
     if master is None:  # spark-submit's --master, read before the context exists
         from pyspark import SparkConf

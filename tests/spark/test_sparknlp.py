@@ -1,8 +1,8 @@
 """Spark NLP is on the classpath (requirements/jars.lock) and its rule-based annotators run here."""
 
+from pyspark.ml import Pipeline
 from sparknlp.annotator import SentenceDetector, Tokenizer
 from sparknlp.base import DocumentAssembler
-from pyspark.ml import Pipeline
 
 
 def test_rule_based_sentences_and_tokens(spark):
