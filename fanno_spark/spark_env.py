@@ -139,12 +139,10 @@ def build_spark(cfg: FannoConfig):
     }
     for key in ENV_DEFAULTS:
         conf[f"spark.executorEnv.{key}"] = os.environ[key]
-    if cfg.spark.graphframes == "bundled":
-        from pyspark import SparkConf
-
-        # spark-submit --jars already handed them over (the package may run from a --py-files zip)
-        if GRAPHFRAMES_JAR not in SparkConf().get("spark.jars", ""):
-            conf["spark.jars"] = locked_jars_csv()
+    # From a --py-files zip there is no .jars/ beside the package: spark-submit --jars hands the jars over
+    # (checked once the session exists, by ensure_graphframes_importable).
+    if cfg.spark.graphframes == "bundled" and (JARS_DIR / GRAPHFRAMES_JAR).is_file():
+        conf["spark.jars"] = locked_jars_csv()
     master = cfg.spark.master
     if master is None:  # spark-submit's --master, read before the context exists
         from pyspark import SparkConf
