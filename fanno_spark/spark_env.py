@@ -68,7 +68,8 @@ def ensure_graphframes_importable(spark) -> None:
     except ImportError:
         pass
     jars = [j for j in spark.conf.get("spark.jars", "").split(",") if "graphframes" in j]
-    for jar in jars or [str(graphframes_jar())]:
+    bundled = JARS_DIR / GRAPHFRAMES_JAR
+    for jar in jars + ([str(bundled)] if bundled.is_file() else []):
         path = jar.removeprefix("file:")
         if Path(path).is_file() and path not in sys.path:
             sys.path.append(path)
