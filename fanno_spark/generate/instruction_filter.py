@@ -12,53 +12,62 @@ from pyspark.sql.window import Window
 
 from ..config import FilterConfig
 from . import prompts
-from .instruction_rules import hard_filter_reason
+from .instruction_rules import hard_filter_reason, has_placeholder
 
 PARSED_INSTRUCTION = T.StructType([T.StructField("value", T.StringType()), T.StructField("input", T.StringType()),
                                    T.StructField("reason", T.StringType())])
 
 
-def _parse_instruction_udf(min_words: int):
+def instruction_verdict(text: str | None, finish_reason: str | None, avoid: list[str] | tuple[str, ...],
+                        cfg: FilterConfig) -> tuple[str | None, str | None, str | None]:
+    """One generated text -> (instruction, input, drop_reason or None): the parser, the length limits and the
+    rules, in that order. The stage and the labelled-corpus test both run this one function."""
+    if text is None:
+        return None, None, "no_generation"
+    instruction, input_text, reason = prompts.split_instruction(text, avoid, cfg.min_words, finish_reason)
+    if reason is not None:
+        return instruction, input_text, reason
+    n_words = len(instruction.split())
+    if n_words < cfg.min_words:
+        return instruction, input_text, "too_short"
+    if n_words > cfg.max_words:
+        return instruction, input_text, "too_long"
+    if has_placeholder(instruction) or (input_text and has_placeholder(input_text)):
+        return instruction, input_text, "placeholder"
+    if cfg.fanno_rules:
+        reason = hard_filter_reason(instruction, cfg.ascii_only, bool(input_text), cfg.require_request)
+    return instruction, input_text, reason
+
+
+def _verdict_udf(cfg: FilterConfig):
     @F.pandas_udf(PARSED_INSTRUCTION)
-    def parse(text: pd.Series, avoid: pd.Series) -> pd.DataFrame:
+    def verdict(text: pd.Series, finish: pd.Series, avoid: pd.Series) -> pd.DataFrame:
         example = prompts.template("compact_seed_example_answer.txt")  # the compact one-shot, parroted back
-        parsed = [prompts.split_instruction(t, [example, *(a if a is not None else ())], min_words)
-                  for t, a in zip(text, avoid, strict=True)]
-        return pd.DataFrame({"value": [p[0] for p in parsed], "input": [p[1] for p in parsed],
-                             "reason": [p[2] for p in parsed]})
-    return parse
+        out = [instruction_verdict(t, f, [example, *(a if a is not None else ())], cfg)
+               for t, f, a in zip(text, finish, avoid, strict=True)]
+        return pd.DataFrame({"value": [o[0] for o in out], "input": [o[1] for o in out],
+                             "reason": [o[2] for o in out]})
+    return verdict
 
 
-def _hard_filter_udf(ascii_only: bool, require_request: bool):
-    @F.pandas_udf(T.StringType())
-    def rule(instruction: pd.Series, input_text: pd.Series) -> pd.Series:
-        return pd.Series([hard_filter_reason(i, ascii_only, bool(x), require_request) if i is not None else None
-                          for i, x in zip(instruction, input_text, strict=True)], dtype=object)
-    return rule
-
-
-def instruction_key(col: str = "instruction"):
-    """Normalised text hash used for exact dedup of instructions across the whole pool."""
-    return F.sha2(F.regexp_replace(F.lower(F.col(col)), r"[^a-z0-9]+", " "), 256)
+def instruction_key(col: str = "instruction", input_col: str = "input"):
+    """Normalised text hash used for exact dedup across the whole pool: the instruction with its input, so
+    one "Translate the following sentence:" over two sentences is two requests."""
+    norm = lambda c: F.regexp_replace(F.lower(F.coalesce(F.col(c), F.lit(""))), r"[^a-z0-9]+", " ")  # noqa: E731
+    return F.when(F.col(col).isNotNull(), F.sha2(F.concat_ws("\u0001", norm(col), norm(input_col)), 256))
 
 
 def parse_and_filter_instructions(generated: DataFrame, pool: DataFrame | None, cfg: FilterConfig,
                                   round_no: int) -> DataFrame:
     """generated prompts -> candidates with `instruction`, `input` and a `drop_reason` (null = kept)."""
-    n_words = F.size(F.split(F.trim(F.col("instruction")), r"\s+"))
     avoid = F.col("fewshot_texts") if "fewshot_texts" in generated.columns else F.array().cast("array<string>")
-    df = (generated.withColumn("_p", _parse_instruction_udf(cfg.min_words)(F.col("text"), avoid))
+    finish = F.col("finish_reason") if "finish_reason" in generated.columns else F.lit(None).cast("string")
+    df = (generated.withColumn("_p", _verdict_udf(cfg)(F.col("text"), finish, avoid))
           .withColumn("instruction", F.col("_p.value"))
           .withColumn("input", F.coalesce(F.col("_p.input"), F.lit("")))
           .withColumn("instruction_id", instruction_key())
           .withColumn("round", F.lit(round_no)))
-    reason = (F.when(F.col("text").isNull(), F.lit("no_generation"))
-              .when(F.col("_p.reason").isNotNull(), F.col("_p.reason"))
-              .when(n_words < cfg.min_words, F.lit("too_short"))
-              .when(n_words > cfg.max_words, F.lit("too_long")))
-    if cfg.fanno_rules:
-        rules = _hard_filter_udf(cfg.ascii_only, cfg.require_request)
-        reason = reason.otherwise(rules(F.col("instruction"), F.col("input")))
+    reason = F.col("_p.reason")
     if cfg.banned_words:
         reason = F.coalesce(reason, F.when(F.col("instruction").rlike(prompts.banned_pattern(cfg.banned_words)),
                                            F.lit("banned_keyword")))

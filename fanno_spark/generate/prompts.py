@@ -10,6 +10,8 @@ from string import Template
 
 from pyspark.sql import types as T
 
+from .instruction_rules import POINTS_AT_INPUT
+
 # What a parser UDF returns per row: the parsed value, or null and the reason it was rejected.
 PARSED = T.StructType([T.StructField("value", T.StringType()), T.StructField("reason", T.StringType())])
 
@@ -26,20 +28,16 @@ LEAK_NGRAM = 5
 
 @cache
 def template_ngrams() -> frozenset[tuple[str, ...]]:
-    """Word 5-grams of every prompt template and system prompt (placeholders cut out): generated text
-    that repeats one of them is echoing our instructions, not producing data."""
+    """Word 5-grams of the prompts' scaffolding (every template and system prompt, placeholders cut out):
+    generated text that repeats one of them is echoing our instructions, not producing data. The tag
+    definitions are left out on purpose: they are the task's own words ("a natural language inference
+    task", "a grade-school math word problem"), which a good instruction or response may well restate."""
     grams: set[tuple[str, ...]] = set()
     for f in resources.files("fanno_spark.prompts").iterdir():
         if f.name.endswith(".txt"):
             for piece in re.split(r"\$\w+", f.read_text(encoding="utf-8")):
                 words = _norm(piece).split()
                 grams.update(g for g in zip(*(words[i:] for i in range(LEAK_NGRAM)), strict=False) if _distinctive(g))
-    from .tags import AUGMENT_STYLE_RULES, DIFFICULTY_DEFINITIONS, STYLE_DEFINITIONS, TASK_DEFINITIONS
-
-    for d in (TASK_DEFINITIONS, DIFFICULTY_DEFINITIONS, STYLE_DEFINITIONS, AUGMENT_STYLE_RULES):
-        for sentence in d.values():  # the tag definitions are template text too
-            words = _norm(sentence).split()
-            grams.update(g for g in zip(*(words[i:] for i in range(LEAK_NGRAM)), strict=False) if _distinctive(g))
     return frozenset(grams)
 
 
@@ -147,7 +145,7 @@ def _compact_augment(document: str, examples: list[str], tags: dict[str, str], m
     return json.dumps(conv, ensure_ascii=False)
 
 
-LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:new\s+)?(?:instruction|question|task|command|prompt|q)"
+LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:new\s+)?(?:instruction|question|task|command|prompt|query|q)"
                    r"\s*\d*\s*[:.)-]\s*(?:\*\*)?\s*", re.IGNORECASE)
 LIST_MARK = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 LEAK = re.compile(r"<\s*/?\s*document\s*>|\[document-tag\]|^\s*(task type|style|difficulty):|write one (new )?instruction|"
@@ -184,72 +182,150 @@ def parse_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = (),
     return instruction, reason
 
 
-POINTS_AT_INPUT = re.compile(r":\s*$|\b(?:the following|below)\b", re.IGNORECASE)
-INPUT_WORDS = 300
+# "Sure! Here's a new instruction:", "Here is my question:", "Okay." -- a wrapper, not the task; what follows
+# its colon on the same line is the task.
+CHATTER_LINE = re.compile(
+    r"^(?:(?:sure|certainly|of course|okay|ok|absolutely|great|alright|yes)\b[\s,!.]*)?"
+    r"(?:(?:here(?:'s| is| are)|below is|i'?ll write|i will write|i'?ve written|this is)\b[^:]*?"
+    r"\b(?:instructions?|questions?|quer(?:y|ies)|tasks?|prompts?|one|attempt|version|examples?)\b[^:]*?(?::|[.!]?$))",
+    re.IGNORECASE)
+INTERJECTION = re.compile(r"^(?:sure|certainly|of course|okay|ok|absolutely|great|alright)\s*[,!.]\s+(?=\S)", re.IGNORECASE)
+BARE_CHATTER = re.compile(r"^(?:sure|certainly|of course|okay|ok|absolutely|great|alright)\b[\s\w,]{0,20}[!.]?\s*$",
+                          re.IGNORECASE)
+# A label that opens the material the instruction works on ("Sentence 1:", "Premise:", "Code:", "A)").
+INPUT_LABEL = re.compile(
+    r"^\s*(?:\*\*)?\s*(?:input|sentences?|texts?|code|premise|hypothesis|statements?|reviews?|options?|choices|data|"
+    r"passage|context|paragraph|string|list|array|numbers?|words?|email|tweet|headline|title|table|json|poem|story|"
+    r"dialogue|conversation|claim|argument|scenario|equation|expression|sequence|items?)\s*\d*\s*(?:\*\*)?\s*[:=]"
+    r"|^\s*\(?[A-Da-d][.)]\s+\S", re.IGNORECASE)
+# Where the model moves from the task to its own answer or remarks.
+ANSWER_LABEL = re.compile(r"^\s*(?:#+\s*)?(?:\*\*)?\s*(?:answers?|responses?|outputs?|solutions?|explanations?|"
+                          r"results?|notes?|reasoning|hints?|rationale)\s*(?:\*\*)?\s*[:.-]", re.IGNORECASE)
+NEXT_INSTRUCTION = re.compile(r"^\s*(?:\*\*)?\s*(?:new\s+)?(?:instruction|question|task|query|prompt)\s*\d+\s*[:.)]",
+                              re.IGNORECASE)
+NUMBERED = re.compile(r"^\s*(?:\*\*)?\s*(?:(?:instruction|question|task|query|prompt|q)\s*)?(\d+)\s*[.):]", re.IGNORECASE)
+PREMISE_LINES = 8  # statement lines absorbed before the question they set up
+HEADING_WORDS = 6
 
 
-def split_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = (), min_words: int = 1
-                      ) -> tuple[str | None, str | None, str | None]:
+def split_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = (), min_words: int = 1,
+                      finish_reason: str | None = None) -> tuple[str | None, str | None, str | None]:
     """LLM text -> (instruction, input, None) or (None, None, reason).
 
-    Small models wrap the instruction in labels, quotes, numbered lists and chatter, and often
-    repeat the few-shot examples first: take the first line that is a plausible instruction of at
-    least `min_words` words and is not (nearly) one of `avoid`. When only shorter lines exist, the
-    first of them is returned, so the length rule downstream rejects it with its own reason.
-    FANNO keeps the lines after the instruction as its `input` (the sentence to translate, the code to
-    fix); here they are kept only when the instruction points at them (ends with ':' or says "the
-    following" / "below"), because a small model's later lines are mostly its own answer.
+    As FANNO's parser (utils/data_utils.py, instruction_cleaning) the first line of the output is the
+    instruction and the lines after it are its `input`; around that, what models wrap the task in is
+    skipped: template lines echoed back, labels and headings ("**Question 1:**", "Math Problem"), wrappers
+    ("Sure! Here is a new instruction:") and copies of the few-shot examples (`avoid`). Two differences:
+    - a first line that asks nothing (a premise: "A farmer has 3 fields of 12 hectares each.") keeps the
+      lines after it up to the question it sets up as one multi-line instruction, never the question alone;
+    - the lines after the instruction are its input only where they are the material it works on: it points
+      at them ("... the following sentence:", "Classify this review.", a premise's question that ends in
+      ':'), or they carry an input label ("Premise:", "Code:", "A)"); a complete question or command
+      followed by prose is the model answering itself, and that answer is not kept.
+    An answer label ("Answer:", "Explanation:"), the next numbered instruction, or an echo ends the input.
+    With `finish_reason` "length" and the kept text running to the end of the output, it is `truncated`.
+    `min_words` is left to the length rule downstream (a short first line is returned as it is).
     """
     if text is None or not text.strip():
         return None, None, "empty"
     avoided = {_norm(a) for a in avoid}
     avoided_words = [set(a.split()) for a in avoided]
     copied = leaked = False
-    short: str | None = None
-    statement: str | None = None
-    lines = text.strip().splitlines()
+    lines = [ln.rstrip() for ln in _unwrap(text.strip().strip("*").strip()).splitlines()]
+    start, first_raw = None, ""
     for i, line in enumerate(lines):
         if LEAK.search(line) or echoes_template(line):  # a template line echoed back: skip it, never keep it
             leaked = True
             continue
-        candidate = _clean_line(line)
-        if not re.search(r"[A-Za-z]{2}", candidate):
+        candidate = _clean_line(INTERJECTION.sub("", _clean_line(line)))
+        wrapper = CHATTER_LINE.match(candidate)
+        if wrapper:  # "Here's a new instruction: Describe ..." keeps what follows the colon
+            candidate = _clean_line(candidate[wrapper.end():]) if wrapper.group(0).rstrip().endswith(":") else ""
+        if BARE_CHATTER.match(candidate) or not re.search(r"[A-Za-z]{2}", candidate):
             continue
         if _norm(candidate) in avoided or _near_copy(candidate, avoided_words):
             copied = True
             continue
         if REFUSAL.match(candidate):
             return None, None, "refusal"
-        if len(candidate.split()) < min_words:
-            short = short or candidate
+        if _heading(candidate) and any(re.search(r"[A-Za-z]{2}", ln) for ln in lines[i + 1:]):
             continue
-        if not is_request(candidate):  # chatter before the instruction ("Sure! Here is one:")
-            statement = statement or candidate
-            continue
-        return candidate, _input_after(candidate, lines[i + 1:]), None
-    if short is not None or statement is not None:  # rejected downstream with their own reason
-        return short or statement, None, None
-    return None, None, "template_leak" if leaked else "copied_example" if copied else "empty"
+        start, first_raw = i, line
+        lines[i] = candidate
+        break
+    if start is None:
+        return None, None, "template_leak" if leaked else "copied_example" if copied else "empty"
+    block, rest = [lines[start]], lines[start + 1:]
+    asking = lines[start]
+    if not is_request(asking):  # a premise: absorb the statement lines up to the question it sets up
+        for j, line in enumerate(rest[:PREMISE_LINES]):
+            if _ends_task(line, first_raw):
+                break
+            if is_request(_clean_line(line)):
+                block, rest, asking = block + rest[:j + 1], rest[j + 1:], line
+                break
+    instruction = "\n".join(ln.strip() for ln in block if ln.strip())
+    kept: list[str] = []
+    if rest and (POINTS_AT_INPUT.search(asking) or _points_with_article(asking) or INPUT_LABEL.match(rest[0])
+                 or (len(block) > 1 and asking.rstrip().endswith(":"))):
+        for line in rest:
+            if _ends_task(line, first_raw):
+                break
+            kept.append(line)
+    input_text = "\n".join(kept).strip("\n")
+    input_text = "\n".join(ln.rstrip() for ln in input_text.splitlines()).strip() or None
+    if finish_reason == "length" and len(rest) == len(kept):  # the cut falls inside what is kept
+        return None, None, "truncated"
+    return instruction, input_text, None
+
+
+def _heading(line: str) -> bool:
+    """A short title line ("Sentiment Analysis Task", "Math Problem:") that asks nothing."""
+    words = line.split()
+    return (len(words) <= HEADING_WORDS and not line.rstrip().endswith((".", "?", "!"))
+            and not is_request(line.rstrip(":")))
+
+
+def _ends_task(line: str, first: str) -> bool:
+    """The model moves on: an answer label, the next numbered instruction, an echo, or chatter."""
+    if ANSWER_LABEL.match(line) or NEXT_INSTRUCTION.match(line) or LEAK.search(line) or echoes_template(line):
+        return True
+    from .instruction_rules import ASSISTANT_CHATTER
+
+    if ASSISTANT_CHATTER.search(line):
+        return True
+    n_first, n_line = NUMBERED.match(first), NUMBERED.match(line)
+    return bool(n_line and n_first and int(n_line.group(1)) == int(n_first.group(1)) + 1 and is_request(
+        _clean_line(line)))
+
+
+POINTS_WITH_ARTICLE = re.compile(r"\bthe\s+(?:sentences?|texts?|statements?|code|snippet|function|program|script|"
+                                 r"list|array|reviews?|tweets?|email|words?|phrases?|numbers|equation|expression|"
+                                 r"premise|hypothesis|string|data|table|poem|dialogue|conversation|items|options)\b",
+                                 re.IGNORECASE)
+
+
+def _points_with_article(instruction: str) -> bool:
+    """A command on "the sentence" / "the code" with lines below it works on them; a question on "the
+    sentence structure of Japanese" followed by prose is more often answered by the model itself."""
+    return not instruction.rstrip().endswith("?") and POINTS_WITH_ARTICLE.search(instruction) is not None
+
+
+def _unwrap(text: str) -> str:
+    """Strip markup and quotes that wrap the whole text; a quote that closes quoted material stays."""
+    while True:
+        t = text.strip().strip("*").strip()
+        for a, b in (('"', '"'), ("“", "”"), ("'", "'"), ("`", "`")):
+            if len(t) > 1 and t.startswith(a) and t.endswith(b) and a not in t[1:-1] and b not in t[1:-1]:
+                t = t[1:-1]
+        if t == text:
+            return t
+        text = t
 
 
 def _clean_line(line: str) -> str:
     candidate = LIST_MARK.sub("", LABEL.sub("", line.strip())).strip()
-    return LIST_MARK.sub("", LABEL.sub("", candidate.lstrip("#> ").strip())).strip("\"'“”*` ").strip()
-
-
-def _input_after(instruction: str, rest: list[str]) -> str | None:
-    if not POINTS_AT_INPUT.search(instruction):
-        return None
-    kept = []
-    for line in rest:
-        if LEAK.search(line) or echoes_template(line) or INPUT_LABEL.match(line):
-            break  # the model moved on to an answer or back to the template
-        kept.append(line.strip().strip("\"'“”*`").rstrip())
-    body = "\n".join(kept).strip()
-    return " ".join(body.split()[:INPUT_WORDS]) if len(body.split()) > INPUT_WORDS else (body or None)
-
-
-INPUT_LABEL = re.compile(r"^\s*(?:#+\s*)?(?:answer|response|output|solution|explanation)\s*[:.-]", re.IGNORECASE)
+    return _unwrap(LIST_MARK.sub("", LABEL.sub("", candidate.lstrip("#> ").strip())))
 
 
 def parse_response(text: str | None, finish_reason: str | None) -> tuple[str | None, str | None]:

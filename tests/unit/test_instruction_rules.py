@@ -45,7 +45,8 @@ def test_fanno_substring_bugs_are_regression_cases():
     ("What are the current interest rates in Europe?", "time_sensitive"),
     ("Which films are coming to cinemas this week?", "time_sensitive"),
     ("What happened in the stock market today?", "time_sensitive"),
-    ("What is the name of the author's brother?", "asks_for_name"),
+    ("What is the name of your neighbour's brother?", "asks_for_name"),
+    ("Which of the named rivers is longest?", "asks_for_name"),  # FANNO's substring `name` caught "named"
     ("Name three French painters of the 19th century.", "asks_for_name"),
     ("Compute 3+4*2-(7/1)=?? ##### $$$ %%%.", "few_letters"),
     ("I'm ready to help. What is your task?", "not_a_request"),
@@ -53,6 +54,13 @@ def test_fanno_substring_bugs_are_regression_cases():
     ("The answer to this question is:", "not_a_request"),
     ("Sure, here is an interesting instruction for you.", "not_a_request"),
     ("Python lists are mutable sequences of objects.", "not_a_request"),
+    ("Translate the following sentence into German.", "missing_input"),
+    ("Classify each review listed below.", "missing_input"),
+    ("Provide a detailed explanation of [target document description].", "placeholder"),
+    ("Write a short story about [topic].", "placeholder"),
+    ("When you use `os.path.unhexlify`, it returns a raw file object that can be", "unfinished"),
+    ("List comprehensions are a powerful tool. They can make your code more readable,", "unfinished"),
+    ("What does the author suggest about climate policy?", "refers_to_source"),
 ])
 def test_each_rule_drops_with_its_own_reason(instruction, reason):
     assert hard_filter_reason(instruction) == reason
@@ -76,6 +84,28 @@ def test_letter_ratio_ignores_spaces():
     fanno_count = sum(c.isalpha() for c in short_words) < sum(not c.isalpha() for c in short_words)
     assert fanno_count  # FANNO counted the spaces and would have dropped it
     assert letters_below_half("x = 3 * (4 + 5) / 2 ** 7")
+
+
+@pytest.mark.parametrize("instruction", [
+    "Mention three ways to reduce household water use.",  # FANNO's `mentioned` never matched "mention"
+    "What does the term 'ad hoc' refer to?",  # FANNO's substring `refer`: no source in sight
+    "Write a paragraph about the causes of the First World War.",  # the seed prompt's own example
+    "Given a list of integers, return the indices of the two numbers that add up to a target.",
+    "Explain why many people check their phone as soon as they wake up.",  # "as soon as" is no date
+    'Convert the passive sentence "The report was written by the intern" into the active voice.',  # quoted
+    "Implement a function that reverses a linked list in place.",  # "Im..." is not "I'm"
+    "Imagine you are a lighthouse keeper in 1890. Describe a stormy night.",
+    "Identify whether the premise supports the hypothesis?",
+    "Answer the following question about plate tectonics: why do volcanoes form at plate boundaries?",
+    "Using the ingredients of a classic omelette, create a vegetarian variant.",
+    "As a historian, analyze the causes of the fall of the Western Roman Empire.",
+    "In no more than 100 words, describe how a bill becomes a law.",
+    "Come up with three creative uses for an old umbrella.",
+    "Suppose a garden is 12 meters long and 7 meters wide. Find the length of fence needed.",
+    "Solve for x: 2x + 3 = 11.",  # FANNO counted the spaces as non-letters and dropped it
+])
+def test_requests_the_old_rules_dropped_are_kept(instruction):
+    assert hard_filter_reason(instruction) is None, instruction
 
 
 @pytest.mark.parametrize("text, want", [

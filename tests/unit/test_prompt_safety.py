@@ -46,13 +46,23 @@ def test_any_document_stays_inside_exactly_one_block(doc):
     "You write exactly one instruction that a person could give to an AI assistant.",
     "Whoever answers the question cannot see the paragraph, so avoid citing it.",
     "So here is my inspired query:",
-    "It calls for critical thinking: analysing from several perspectives.",
     "Instruction: Think different: write one new instruction about the document above",
     "Use the reference documents below where they help.",
     "Example instructions written for other documents:",
 ])
 def test_instruction_echoing_a_template_or_system_prompt_is_a_counted_leak(generated):
     assert prompts.parse_instruction(generated) == (None, "template_leak")
+
+
+@pytest.mark.parametrize("text", [
+    "This is a natural language inference problem: does 'The man is sleeping' contradict 'He is running'?",
+    "To solve this grade-school math word problem, first find the cost of one apple.",
+    "Sentiment analysis is the task of determining the emotional response a text expresses.",
+])
+def test_restating_the_task_in_its_own_words_is_not_an_echo(text):
+    # the tag definitions are the task's words, not the prompt's scaffolding
+    assert not prompts.echoes_template(text)
+    assert prompts.parse_response(text, "stop") == (text, None)
 
 
 def test_leaked_line_is_skipped_when_a_real_instruction_follows():
