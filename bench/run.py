@@ -47,8 +47,8 @@ def _machine(meta: dict) -> str:
 
 def to_markdown(rows: list[dict], machines: dict[str, dict]) -> str:
     """machines: bench -> the meta of the run that produced its rows (rows of one bench come from one run)."""
-    cols = ["bench", "what", "docs", "seconds", "docs_per_s", "kept", "edges", "communities", "edges_s", "lpa_s", "recall",
-            "ratio", "tok_per_s", "calls_per_pair", "drops"]
+    cols = ["bench", "what", "docs", "seconds", "docs_per_s", "kept", "edges", "communities", "edges_s", "lpa_s",
+            "old_lpa_s", "lpa_ratio", "lpa_differ", "recall", "ratio", "tok_per_s", "calls_per_pair", "drops"]
     used = [c for c in cols if any(c in r for r in rows)]
     by_machine: dict[str, list[str]] = {}
     for bench, meta in sorted(machines.items()):
