@@ -30,7 +30,7 @@ CACHE = Path(__file__).parent / ".cache" / "p2"
 def conversations(n: int, offset: int = 0) -> list[str]:
     with gzip.open(ROOT / "data" / "sample" / "pydocs.jsonl.gz", "rt") as f:
         docs = [json.loads(line) for line in f][offset:offset + n]
-    return [seed_conversation(d["text"], sample_tags(d["id"], 1, 0)[0], 1500) for d in docs]
+    return [seed_conversation(d["text"], sample_tags(d["id"], 1, 0)[0]) for d in docs]
 
 
 def _direct(spec: EngineSpec, convs: list[str], warm: list[str], sampling: Sampling, batch: int) -> tuple[float, int]:

@@ -81,7 +81,7 @@ class DocJudgeConfig:
     enabled: bool = False
     min_quality: float = 0.5  # P(yes) of the quality prompt below this -> llm_low_quality
     max_advertisement: float = 0.5  # P(yes) of the advertisement prompt at or above this -> llm_advertisement
-    max_doc_chars: int = 1500
+    max_doc_tokens: int | None = None  # null: the whole document as far as the context allows (FANNO)
     top_logprobs: int = 20  # the yes/no tokens must be among the first token's top-k
 
 
@@ -150,7 +150,9 @@ class LLMConfig:
     temperature: float = 0.0  # FANNO decodes greedily
     top_p: float = 0.9
     seed: int = 0
-    max_doc_chars: int = 1500
+    # tokens of a document in a prompt: null = the whole document as far as max_model_len allows after the
+    # prompt and the stage's max_tokens (FANNO gives the model the whole document); a number = at most that
+    max_doc_tokens: int | None = None
     threads: int = 0  # OMP threads per engine on CPU; 0 = all cores of the task
     # engine: openai -> any OpenAI-compatible endpoint (`vllm serve`); model = the served model name
     base_url: str | None = None  # e.g. http://127.0.0.1:8000/v1
@@ -202,7 +204,6 @@ class AugmentConfig:
 class RespondConfig:
     mode: str = "direct"  # direct: the instruction alone; rag: + its document and its nearest neighbour
     max_tokens: int = 2048  # FANNO's; conf/local.yaml caps it for the CPU model
-    max_doc_chars: int = 1200  # rag: per document in the prompt
 
 
 @dataclass(frozen=True)
@@ -323,6 +324,7 @@ CHOICES = {
     "spark.preload": ("auto", "always", "never"),
     "prescreen.tokenizer": ("whitespace", "spacy_en"),
 }
+MIN_PROMPT_ROOM = 768  # tokens: the longest template with its few-shots, and room for a document
 POSITIVE = ("embed.batch_size", "embed.max_tokens", "graph.lsh_num_tables", "graph.lpa_max_iter", "sample.per_community",
             "sample.max_docs", "tags.prompts_per_doc", "llm.partitions", "llm.batch_size",
             "llm.max_model_len", "seeds.max_tokens", "augment.max_tokens", "augment.fewshot_k", "augment.window",
@@ -330,8 +332,8 @@ POSITIVE = ("embed.batch_size", "embed.max_tokens", "graph.lsh_num_tables", "gra
             "respond.max_tokens", "spark.shuffle_partitions", "graph.lsh_bucket_length",
             "input.max_doc_chars", "dedup.shingle_words", "dedup.minhash_tables", "graph.cell_size",
             "graph.nprobe", "graph.coarse_nprobe", "graph.kmeans_iter", "graph.train_sample", "graph.train_per_cell",
-            "prescreen.language_chars", "doc_judge.max_doc_chars", "doc_judge.top_logprobs",
-            "llm.concurrency", "llm.request_timeout_s", "llm.backoff_s", "respond.max_doc_chars",
+            "prescreen.language_chars", "doc_judge.top_logprobs",
+            "llm.concurrency", "llm.request_timeout_s", "llm.backoff_s",
             "judge.max_chars", "judge.top_logprobs", "llm.commit_every", "report.top_verb_nouns", "report.length_bin_words",
             "report.length_cap_words", "report.diversity_sample", "decontam.ngram", "decontam.min_words")
 FRACTIONS = ("input.max_replacement_ratio", "graph.cosine_threshold", "dedup.jaccard_threshold",
@@ -429,6 +431,14 @@ def _check_values(cfg: FannoConfig) -> None:
         raise ConfigError("llm.max_retries, llm.gpu_per_task and llm.cpus_per_task must be >= 0")
     if cfg.embed.gpu_per_task < 0 or cfg.embed.cpus_per_task < 0:
         raise ConfigError("embed.gpu_per_task and embed.cpus_per_task must be >= 0")
+    for key in ("llm.max_doc_tokens", "doc_judge.max_doc_tokens"):
+        if flat[key] is not None and flat[key] <= 0:
+            raise ConfigError(f"{key}: must be > 0 or null, got {flat[key]!r}")
+    for key in ("seeds.max_tokens", "augment.max_tokens", "respond.max_tokens"):
+        # the prompt (FANNO's templates, few-shots) and some of the document must fit beside the answer
+        if cfg.llm.max_model_len - flat[key] < MIN_PROMPT_ROOM:
+            raise ConfigError(f"{key}: {flat[key]} leaves {cfg.llm.max_model_len - flat[key]} of llm.max_model_len "
+                              f"{cfg.llm.max_model_len} tokens for the prompt and its document (needs >= {MIN_PROMPT_ROOM})")
     if cfg.embed.max_tokens > 512:
         raise ConfigError(f"embed.max_tokens: MiniLM has 512 positions, got {cfg.embed.max_tokens}")
     if (cfg.embed.gpu_per_task or cfg.embed.cpus_per_task) and (cfg.spark.master or "").startswith("local"):

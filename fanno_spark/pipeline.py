@@ -96,8 +96,8 @@ def _judge_documents(ctx: Context) -> DataFrame:
     docs = ctx.out("docs_dedup")
     sampling = doc_judge.judge_sampling(jc)
     alive = docs.where(F.col("drop_reason").isNull()).select("id", "text")
-    generated = ctx.generate(doc_judge.judge_prompts(alive, ctx.model, sampling, jc.max_doc_chars), sampling,
-                             "docs_judged")
+    budget = ctx.doc_budget(sampling, jc.max_doc_tokens)
+    generated = ctx.generate(doc_judge.judge_prompts(alive, ctx.model, sampling, budget), sampling, "docs_judged")
     return doc_judge.decide(docs, doc_judge.judge_scores(generated), jc)
 
 
@@ -163,11 +163,11 @@ def _instructions(ctx: Context, r: int) -> DataFrame:
     if r == 0:
         sampling = ctx.sampling(cfg.seeds.max_tokens)
         prompts = instruction_prompts.seed_prompts(docs, ctx.model, sampling, cfg.tags.prompts_per_doc,
-                                                   cfg.tags.seed, cfg.llm.max_doc_chars, cfg.prompts.style)
+                                                   cfg.tags.seed, ctx.doc_budget(sampling), cfg.prompts.style)
     else:
         sampling = ctx.sampling(cfg.augment.max_tokens)
         prompts = instruction_prompts.augment_prompts(docs, ctx.out(f"ucb_pick_r{r}"), ctx.model, sampling, r,
-                                                      cfg.augment.seed, cfg.llm.max_doc_chars, cfg.prompts.style)
+                                                      cfg.augment.seed, ctx.doc_budget(sampling), cfg.prompts.style)
     pool = _pool(ctx, r)
     cands = instruction_filter.parse_and_filter_instructions(ctx.generate(prompts, sampling, name), pool,
                                                              cfg.filter, r)
@@ -200,7 +200,7 @@ def _pairs(ctx: Context, r: int) -> DataFrame:
     kept = ctx.out(f"instructions_r{r}").where(F.col("drop_reason").isNull()).drop("drop_reason", diversity.VEC)
     if cfg.respond.mode == "rag":
         prompts = responses.rag_response_prompts(kept, ctx.out("docs_kept"), graph.nearest_neighbours(ctx.out("edges")),
-                                                 ctx.model, sampling, cfg.respond.max_doc_chars, cfg.prompts.style)
+                                                 ctx.model, sampling, ctx.doc_budget(sampling), cfg.prompts.style)
     else:
         prompts = responses.response_prompts(kept, ctx.model, sampling, cfg.prompts.style).withColumn(
             "rag_neighbour_id", F.lit(None).cast("string"))

@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from .config import FannoConfig
 from .fs import FileSystem
+from .generate.doc_budget import DocBudget
 from .generate.ucb import UCBBandit
 from .llm.engine import EngineSpec, Sampling
 from .llm.spark_generate import generate_cached
@@ -88,6 +89,12 @@ class Context:
     def sampling(self, max_tokens: int) -> Sampling:
         return Sampling(max_tokens=max_tokens, temperature=self.cfg.llm.temperature, top_p=self.cfg.llm.top_p,
                         seed=self.cfg.llm.seed)
+
+    def doc_budget(self, sampling: Sampling, cap: int | None = None) -> DocBudget:
+        """What of a document fits this stage's prompts: the model's context less its max_tokens, counted
+        with the model's tokenizer (llm.max_doc_tokens, or the stage's own cap, may set less)."""
+        return DocBudget(tokenizer=self.spec.model, context=self.cfg.llm.max_model_len, reserve=sampling.max_tokens,
+                         cap=cap if cap is not None else self.cfg.llm.max_doc_tokens)
 
     def generate(self, prompts: DataFrame, sampling: Sampling, stage: str) -> DataFrame:
         """Prompts through the engine with the run's prompt cache; LLM numbers kept for the stage."""

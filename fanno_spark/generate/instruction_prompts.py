@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from ..llm.engine import Sampling, prompt_hash
 from . import prompts
+from .doc_budget import DocBudget
 from .tags import sample_tags
 
 PROMPT_SCHEMA = ("doc_id string, community string, task_type string, difficulty string, style string, "
@@ -25,7 +26,7 @@ def prompt_key(model: str, sampling: Sampling, conversation_json: str) -> str:
 
 
 def seed_prompts(docs: DataFrame, model: str, sampling: Sampling, prompts_per_doc: int, seed: int,
-                 max_doc_chars: int, style: str = "fanno") -> DataFrame:
+                 budget: DocBudget | None, style: str = "fanno") -> DataFrame:
     """docs(id, text, community) -> one seed prompt per sampled tag combination (all 96 at 96)."""
 
     def build(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -33,7 +34,7 @@ def seed_prompts(docs: DataFrame, model: str, sampling: Sampling, prompts_per_do
             rows = []
             for doc in pdf.itertuples(index=False):
                 for tags in sample_tags(doc.id, prompts_per_doc, seed, salt="seed"):
-                    conv = prompts.seed_conversation(doc.text, tags, max_doc_chars, style)
+                    conv = prompts.seed_conversation(doc.text, tags, budget, style)
                     rows.append({"doc_id": doc.id, "community": doc.community, **tags,
                                  "fewshot_ids": [], "fewshot_texts": [],
                                  "prompt_hash": prompt_key(model, sampling, conv), "conversation": conv})
@@ -43,7 +44,7 @@ def seed_prompts(docs: DataFrame, model: str, sampling: Sampling, prompts_per_do
 
 
 def augment_prompts(docs: DataFrame, picks: DataFrame, model: str, sampling: Sampling, round_no: int,
-                    seed: int, max_doc_chars: int, style: str = "fanno") -> DataFrame:
+                    seed: int, budget: DocBudget | None, style: str = "fanno") -> DataFrame:
     """docs + picks(doc_id, fewshot_ids, fewshot_texts) -> one "think different" prompt per document."""
     # The driver's UCB picks travel to the executors as a broadcast (one small row per document).
     joined = docs.select(F.col("id").alias("doc_id"), "text", "community").join(F.broadcast(picks), "doc_id")
@@ -53,7 +54,7 @@ def augment_prompts(docs: DataFrame, picks: DataFrame, model: str, sampling: Sam
             rows = []
             for doc in pdf.itertuples(index=False):
                 tags = sample_tags(doc.doc_id, 1, seed, salt=f"augment-{round_no}")[0]
-                conv = prompts.augment_conversation(doc.text, list(doc.fewshot_texts), tags, max_doc_chars, style)
+                conv = prompts.augment_conversation(doc.text, list(doc.fewshot_texts), tags, budget, style)
                 rows.append({"doc_id": doc.doc_id, "community": doc.community, **tags,
                              "fewshot_ids": list(doc.fewshot_ids), "fewshot_texts": list(doc.fewshot_texts),
                              "prompt_hash": prompt_key(model, sampling, conv), "conversation": conv})

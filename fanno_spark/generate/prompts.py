@@ -10,6 +10,7 @@ from string import Template
 
 from pyspark.sql import types as T
 
+from .doc_budget import DocBudget, fitted
 from .instruction_rules import POINTS_AT_INPUT
 
 # What a parser UDF returns per row: the parsed value, or null and the reason it was rejected.
@@ -52,9 +53,9 @@ def echoes_template(text: str) -> bool:
     return any(g in grams for g in zip(*(words[i:] for i in range(LEAK_NGRAM)), strict=False))
 
 
-def delimit(document: str, max_chars: int) -> str:
-    """Cut to max_chars and neutralise tags so document text can never close the template."""
-    return DOC_CLOSE.sub("[document-tag]", (document or "")[:max_chars])
+def delimit(document: str | None) -> str:
+    """Neutralise tags so document text can never close the template (its length: doc_budget.py)."""
+    return DOC_CLOSE.sub("[document-tag]", document or "")
 
 
 PROMPT_STYLES = ("fanno", "compact")
@@ -62,15 +63,21 @@ FEWSHOT_WORDS = 100  # FANNO cuts each few-shot example to 100 words, in the pro
 OPENING_WORDS = 4  # "not phrased like": the first 4 words of each example
 
 
-def seed_conversation(document: str, tags: dict[str, str], max_chars: int, style: str = "fanno") -> str:
+def seed_conversation(document: str, tags: dict[str, str], budget: DocBudget | None = None,
+                      style: str = "fanno") -> str:
     """FANNO's seed prompt: the paragraph the answerer cannot see, and the three tag definitions as numbered
-    criteria. `compact`: a short system prompt plus a one-shot example (kept for tiny models)."""
+    criteria. `compact`: a short system prompt plus a one-shot example (kept for tiny models). The document
+    is whole where the budget allows (None: always)."""
+    return fitted(lambda d: _seed(d, tags, style), [document], budget)
+
+
+def _seed(document: str, tags: dict[str, str], style: str) -> str:
     if style == "compact":
-        return _compact_seed(document, tags, max_chars)
+        return _compact_seed(document, tags)
     from .tags import DIFFICULTY_DEFINITIONS, STYLE_DEFINITIONS, TASK_DEFINITIONS
 
     user = Template(template("fanno_seed.txt")).substitute(
-        document=delimit(document, max_chars), difficulty_definition=DIFFICULTY_DEFINITIONS[tags["difficulty"]],
+        document=delimit(document), difficulty_definition=DIFFICULTY_DEFINITIONS[tags["difficulty"]],
         style_definition=STYLE_DEFINITIONS[tags["style"]], task_definition=TASK_DEFINITIONS[tags["task_type"]])
     return json.dumps([{"role": "user", "content": user}], ensure_ascii=False)
 
@@ -80,18 +87,22 @@ def cut_words(text: str, n: int) -> str:
     return " ".join(words[:n]) if len(words) > n else text
 
 
-def augment_conversation(document: str, examples: list[str], tags: dict[str, str], max_chars: int,
+def augment_conversation(document: str, examples: list[str], tags: dict[str, str], budget: DocBudget | None = None,
                          style: str = "fanno") -> str:
     """FANNO's "think different" prompt: the UCB's few-shots as counterexamples (each cut to 100 words
     here, never in the pool), the paragraph, and the rules, ending with their first words to avoid."""
+    return fitted(lambda d: _augment(d, examples, tags, style), [document], budget)
+
+
+def _augment(document: str, examples: list[str], tags: dict[str, str], style: str) -> str:
     if style == "compact":
-        return _compact_augment(document, examples, tags, max_chars)
+        return _compact_augment(document, examples, tags)
     from .tags import AUGMENT_STYLE_RULES
 
     shots = [cut_words(DOC_CLOSE.sub("[document-tag]", e), FEWSHOT_WORDS) for e in examples]
     user = Template(template("fanno_augment.txt")).substitute(
         examples="\n".join(f"{i + 1}. {e}" for i, e in enumerate(shots)),
-        document=delimit(document, max_chars), style_rule=AUGMENT_STYLE_RULES[tags["style"]],
+        document=delimit(document), style_rule=AUGMENT_STYLE_RULES[tags["style"]],
         openings="\n".join(f'   - "{" ".join(e.split()[:OPENING_WORDS])}"' for e in shots))
     return json.dumps([{"role": "user", "content": user}], ensure_ascii=False)
 
@@ -107,10 +118,16 @@ def respond_conversation(instruction: str, input_text: str | None = None, style:
     return json.dumps(conv, ensure_ascii=False)
 
 
-def respond_rag_conversation(instruction: str, document: str | None, neighbour: str | None, max_chars: int,
-                             input_text: str | None = None, style: str = "fanno") -> str:
-    """RAG mode: the instruction's own document plus its nearest neighbour (when it has one), delimited."""
-    docs = "\n".join(f"<document>\n{delimit(d, max_chars)}\n</document>" for d in (document, neighbour) if d)
+def respond_rag_conversation(instruction: str, document: str | None, neighbour: str | None,
+                             budget: DocBudget | None = None, input_text: str | None = None,
+                             style: str = "fanno") -> str:
+    """RAG mode: the instruction's own document plus its nearest neighbour (when it has one), delimited; the
+    two share the budget (a short one leaves its spare to the other)."""
+    return fitted(lambda d, n: _rag(instruction, d, n, input_text, style), [document, neighbour], budget)
+
+
+def _rag(instruction: str, document: str | None, neighbour: str | None, input_text: str | None, style: str) -> str:
+    docs = "\n".join(f"<document>\n{delimit(d)}\n</document>" for d in (document, neighbour) if d is not None)
     name = "fanno_respond_rag_user.txt" if style == "fanno" else "compact_respond_rag_user.txt"
     user = Template(template(name)).substitute(documents=docs, instruction=request_text(instruction, input_text))
     system = template("fanno_respond_system.txt" if style == "fanno" else "compact_respond_system.txt")
@@ -120,7 +137,7 @@ def respond_rag_conversation(instruction: str, document: str | None, neighbour: 
 COMPACT_STYLE_HINTS = {"command": "an imperative command (e.g. 'Explain ...')", "question": "a direct question"}
 
 
-def _compact_seed(document: str, tags: dict[str, str], max_chars: int) -> str:
+def _compact_seed(document: str, tags: dict[str, str]) -> str:
     user = Template(template("compact_seed_user.txt"))
     example = user.substitute(document=template("compact_seed_example_document.txt"),
                               task_type="closed-book question answering", difficulty="critical thinking",
@@ -129,17 +146,17 @@ def _compact_seed(document: str, tags: dict[str, str], max_chars: int) -> str:
         {"role": "system", "content": template("compact_system.txt")},
         {"role": "user", "content": example},
         {"role": "assistant", "content": template("compact_seed_example_answer.txt")},
-        {"role": "user", "content": user.substitute(document=delimit(document, max_chars),
+        {"role": "user", "content": user.substitute(document=delimit(document),
                                                     task_type=tags["task_type"], difficulty=tags["difficulty"],
                                                     style_hint=COMPACT_STYLE_HINTS[tags["style"]])},
     ]
     return json.dumps(conv, ensure_ascii=False)
 
 
-def _compact_augment(document: str, examples: list[str], tags: dict[str, str], max_chars: int) -> str:
+def _compact_augment(document: str, examples: list[str], tags: dict[str, str]) -> str:
     shots = "\n".join(f"{i + 1}. {cut_words(e, FEWSHOT_WORDS)}" for i, e in enumerate(examples))
     user = Template(template("compact_augment_user.txt")).substitute(
-        document=delimit(document, max_chars), examples=shots, task_type=tags["task_type"],
+        document=delimit(document), examples=shots, task_type=tags["task_type"],
         style_hint=COMPACT_STYLE_HINTS[tags["style"]])
     conv = [{"role": "system", "content": template("compact_system.txt")}, {"role": "user", "content": user}]
     return json.dumps(conv, ensure_ascii=False)

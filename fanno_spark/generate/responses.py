@@ -9,6 +9,7 @@ from pyspark.sql import types as T
 
 from ..llm.engine import Sampling
 from . import prompts
+from .doc_budget import DocBudget
 from .instruction_prompts import prompt_key
 
 
@@ -31,7 +32,7 @@ def response_prompts(instructions: DataFrame, model: str, sampling: Sampling, st
 
 
 def rag_response_prompts(instructions: DataFrame, docs: DataFrame, neighbours: DataFrame, model: str,
-                         sampling: Sampling, max_doc_chars: int, style: str = "fanno") -> DataFrame:
+                         sampling: Sampling, budget: DocBudget | None, style: str = "fanno") -> DataFrame:
     """RAG mode: instruction + its document + that document's nearest neighbour from the similarity
     graph. docs(id, text) must hold every kept document (a neighbour need not be a selected one);
     `rag_neighbour_id` records which neighbour was used (null: the document has no edge)."""
@@ -42,7 +43,7 @@ def rag_response_prompts(instructions: DataFrame, docs: DataFrame, neighbours: D
            .join(texts.select(F.col("id").alias("doc_id"), F.col("text").alias("_doc")), "doc_id", "left")
            .join(texts.select(F.col("id").alias("rag_neighbour_id"), F.col("text").alias("_nb")),
                  "rag_neighbour_id", "left"))
-    conv = F.udf(lambda i, x, d, n: prompts.respond_rag_conversation(i, d, n, max_doc_chars, x, style),
+    conv = F.udf(lambda i, x, d, n: prompts.respond_rag_conversation(i, d, n, budget, x, style),
                  T.StringType())
     phash = F.udf(lambda c: prompt_key(model, sampling, c), T.StringType())
     return (ctx.withColumn("conversation", conv("instruction", _input_col(ctx), "_doc", "_nb")).drop("_doc", "_nb")

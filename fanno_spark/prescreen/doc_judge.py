@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..config import DocJudgeConfig
+from ..generate.doc_budget import DocBudget, fitted
 from ..generate.prompts import delimit, template
 from ..llm.engine import Sampling, prompt_hash, token_mass
 
@@ -31,9 +32,11 @@ def judge_sampling(cfg: DocJudgeConfig) -> Sampling:
     return Sampling(max_tokens=1, temperature=0.0, top_p=1.0, seed=0, logprobs=cfg.top_logprobs)
 
 
-def judge_conversation(kind: str, document: str, max_chars: int) -> str:
-    user = Template(template(JUDGES[kind])).substitute(document=delimit(document, max_chars))
-    return json.dumps([{"role": "user", "content": user}], ensure_ascii=False)
+def judge_conversation(kind: str, document: str, budget: DocBudget | None = None) -> str:
+    def build(doc: str) -> str:
+        user = Template(template(JUDGES[kind])).substitute(document=delimit(doc))
+        return json.dumps([{"role": "user", "content": user}], ensure_ascii=False)
+    return fitted(build, [document], budget)
 
 
 def yes_probability(logprobs_json: str | None) -> float | None:
@@ -43,7 +46,7 @@ def yes_probability(logprobs_json: str | None) -> float | None:
     return yes / (yes + no) if yes + no > 0 else None
 
 
-def judge_prompts(docs: DataFrame, model: str, sampling: Sampling, max_chars: int) -> DataFrame:
+def judge_prompts(docs: DataFrame, model: str, sampling: Sampling, budget: DocBudget | None) -> DataFrame:
     """docs(id, text) -> one row per (document, judge) with its conversation and cache key."""
 
     def build(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -51,7 +54,7 @@ def judge_prompts(docs: DataFrame, model: str, sampling: Sampling, max_chars: in
             rows = []
             for doc in pdf.itertuples(index=False):
                 for kind in JUDGES:
-                    conv = judge_conversation(kind, doc.text, max_chars)
+                    conv = judge_conversation(kind, doc.text, budget)
                     rows.append((doc.id, kind, prompt_hash(model, sampling, json.loads(conv)), conv))
             yield pd.DataFrame(rows, columns=["id", "judge", "prompt_hash", "conversation"])
 

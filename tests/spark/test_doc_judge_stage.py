@@ -21,7 +21,7 @@ def test_judge_scores_decide_and_cache(spark, tmp_path):
     cfg = DocJudgeConfig(min_quality=0.4, max_advertisement=0.6)
     sampling = doc_judge.judge_sampling(cfg)
     alive = docs.where(F.col("drop_reason").isNull())
-    prompts = doc_judge.judge_prompts(alive, "fake", sampling, 500)
+    prompts = doc_judge.judge_prompts(alive, "fake", sampling, None)
     assert prompts.count() == 40 and prompts.select("prompt_hash").distinct().count() == 40
     generated, stats = generate_cached(spark, prompts, SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "docs_judged")
     assert stats.sent == 40

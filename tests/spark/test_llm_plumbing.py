@@ -23,7 +23,7 @@ def docs(spark, n):
 def test_cache_sends_only_missing_prompts(spark, tmp_path):
     sampling = Sampling(max_tokens=16)
     prompts = instruction_prompts.seed_prompts(docs(spark, 6), "fake", sampling, prompts_per_doc=2, seed=0,
-                                               max_doc_chars=500)
+                                               budget=None)
     out, stats = generate_cached(spark, prompts.limit(4), SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "s1")
     assert stats.sent == 4 and stats.cached == 0 and out.where(F.col("text").isNull()).count() == 0
     out, stats = generate_cached(spark, prompts, SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "s1")
@@ -36,7 +36,7 @@ def test_cache_sends_only_missing_prompts(spark, tmp_path):
 
 
 def test_seed_prompts_carry_tags_and_distinct_hashes(spark):
-    prompts = instruction_prompts.seed_prompts(docs(spark, 5), "fake", Sampling(max_tokens=8), 3, 0, 500).collect()
+    prompts = instruction_prompts.seed_prompts(docs(spark, 5), "fake", Sampling(max_tokens=8), 3, 0, None).collect()
     assert len(prompts) == 15 and len({p["prompt_hash"] for p in prompts}) == 15
     assert all(p["task_type"] and p["difficulty"] and p["style"] in ("command", "question") for p in prompts)
 
@@ -93,7 +93,7 @@ def test_rag_prompt_carries_the_nearest_neighbour_document(spark):
     assert nn == {"a": ("b", 0.91), "b": ("c", 0.95), "c": ("b", 0.95)}
     instr = spark.createDataFrame([("a", "Explain tides."), ("z", "Describe zeta.")], "doc_id string, instruction string")
     rows = {r["doc_id"]: r for r in responses.rag_response_prompts(instr, kept, nearest_neighbours(edges), "fake",
-                                                              Sampling(max_tokens=8), 500).collect()}
+                                                              Sampling(max_tokens=8), None).collect()}
     conv_a = rows["a"]["conversation"]
     assert rows["a"]["rag_neighbour_id"] == "b"
     assert "Alpha text about tides." in conv_a and "Beta text about the moon." in conv_a

@@ -25,9 +25,9 @@ def _user_turn(conv_json: str) -> str:
 @pytest.mark.parametrize("style", prompts.PROMPT_STYLES)
 @pytest.mark.parametrize("doc", INJECTIONS)
 def test_injected_tags_cannot_close_the_document_block(doc, style):
-    for conv in (prompts.seed_conversation(doc, TAGS, 2000, style),
-                 prompts.augment_conversation(doc, ["Explain lists."], TAGS, 2000, style),
-                 prompts.respond_rag_conversation("Explain it.", doc, doc, 2000, style=style)):
+    for conv in (prompts.seed_conversation(doc, TAGS, None, style),
+                 prompts.augment_conversation(doc, ["Explain lists."], TAGS, None, style),
+                 prompts.respond_rag_conversation("Explain it.", doc, doc, style=style)):
         user = _user_turn(conv)
         opens, closes = prompts.DOC_CLOSE.findall(user), user.lower().count("</document>")
         assert len(opens) == 2 * closes and closes in (1, 2)  # only the template's own tags
@@ -37,7 +37,7 @@ def test_injected_tags_cannot_close_the_document_block(doc, style):
 
 @given(st.text(max_size=400))
 def test_any_document_stays_inside_exactly_one_block(doc):
-    user = _user_turn(prompts.seed_conversation(doc, TAGS, 300))
+    user = _user_turn(prompts.seed_conversation(doc, TAGS))
     assert user.count("<document>") == 1 and user.count("</document>") == 1
     assert user.index("<document>") < user.index("</document>")
 
