@@ -45,7 +45,9 @@ def seed_prompts(docs: DataFrame, model: str, sampling: Sampling, prompts_per_do
 
 def augment_prompts(docs: DataFrame, picks: DataFrame, model: str, sampling: Sampling, round_no: int,
                     seed: int, budget: DocBudget | None, style: str = "fanno") -> DataFrame:
-    """docs + picks(doc_id, fewshot_ids, fewshot_texts) -> one "think different" prompt per document."""
+    """docs + picks(doc_id, fewshot_ids, fewshot_texts) -> one "think different" prompt per document. A row
+    carries only the tags its prompt states (FANNO's prompt: the style; the compact one: task type and style);
+    the others are null, never a tag the model was not asked for."""
     # The driver's UCB picks travel to the executors as a broadcast (one small row per document).
     joined = docs.select(F.col("id").alias("doc_id"), "text", "community").join(F.broadcast(picks), "doc_id")
 
@@ -55,7 +57,8 @@ def augment_prompts(docs: DataFrame, picks: DataFrame, model: str, sampling: Sam
             for doc in pdf.itertuples(index=False):
                 tags = sample_tags(doc.doc_id, 1, seed, salt=f"augment-{round_no}")[0]
                 conv = prompts.augment_conversation(doc.text, list(doc.fewshot_texts), tags, budget, style)
-                rows.append({"doc_id": doc.doc_id, "community": doc.community, **tags,
+                stated = {k: (v if k in prompts.AUGMENT_PROMPT_TAGS[style] else None) for k, v in tags.items()}
+                rows.append({"doc_id": doc.doc_id, "community": doc.community, **stated,
                              "fewshot_ids": list(doc.fewshot_ids), "fewshot_texts": list(doc.fewshot_texts),
                              "prompt_hash": prompt_key(model, sampling, conv), "conversation": conv})
             yield pd.DataFrame(rows, columns=PROMPT_COLUMNS)

@@ -59,6 +59,7 @@ def delimit(document: str | None) -> str:
 
 
 PROMPT_STYLES = ("fanno", "compact")
+AUGMENT_PROMPT_TAGS = {"fanno": ("style",), "compact": ("task_type", "style")}  # the tags each augment prompt states
 FEWSHOT_WORDS = 100  # FANNO cuts each few-shot example to 100 words, in the prompt only
 OPENING_WORDS = 4  # "not phrased like": the first 4 words of each example
 

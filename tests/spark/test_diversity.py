@@ -13,7 +13,7 @@ pytestmark = pytest.mark.spark
 
 
 def frame(spark, rows, cols="instruction string, drop_reason string"):
-    return spark.createDataFrame(rows, cols).withColumn("instruction_id", instruction_key())
+    return spark.createDataFrame(rows, cols).withColumn("input", F.lit("")).withColumn("instruction_id", instruction_key())
 
 
 def pool_vectors(spark, pool):

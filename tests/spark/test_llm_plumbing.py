@@ -41,6 +41,21 @@ def test_seed_prompts_carry_tags_and_distinct_hashes(spark):
     assert all(p["task_type"] and p["difficulty"] and p["style"] in ("command", "question") for p in prompts)
 
 
+@pytest.mark.parametrize("style, stated", [("fanno", {"style"}), ("compact", {"task_type", "style"})])
+def test_augment_prompts_carry_only_the_tags_their_prompt_states(spark, style, stated):
+    picks = spark.createDataFrame([(f"doc{i}", ["p1", "p2"], ["Explain tides.", "Why is the sky blue?"]) for i in range(4)],
+                                  "doc_id string, fewshot_ids array<string>, fewshot_texts array<string>")
+    rows = instruction_prompts.augment_prompts(docs(spark, 4), picks, "fake", Sampling(max_tokens=8), 1, 0, None,
+                                               style).collect()
+    assert len(rows) == 4
+    for r in rows:
+        conv = r["conversation"]
+        for tag in ("task_type", "difficulty", "style"):
+            assert (r[tag] is not None) == (tag in stated), (tag, r[tag])
+        assert r["style"] in ("command", "question") and "Explain tides." in conv
+        assert r["task_type"] is None or r["task_type"] in conv  # a stated tag is in the prompt
+
+
 def test_instruction_filter_reasons_and_pool_dedup(spark):
     rows = [
         ("d1", "h1", "Explain why the sky looks blue during the day.", []),
@@ -60,7 +75,7 @@ def test_instruction_filter_reasons_and_pool_dedup(spark):
     generated = generated.withColumn("finish_reason", F.lit("stop")).withColumn("prompt_tokens", F.lit(1)) \
         .withColumn("completion_tokens", F.lit(1)).withColumn("conversation", F.lit("[]"))
     pool = spark.createDataFrame([("Summarise how rivers carve canyons over millions of years.",)], "instruction string") \
-        .withColumn("instruction_id", instruction_filter.instruction_key())
+        .withColumn("input", F.lit("")).withColumn("instruction_id", instruction_filter.instruction_key())
     cfg = FilterConfig(banned_words=("image",))
     filtered = {r["doc_id"]: r for r in instruction_filter.parse_and_filter_instructions(generated, pool, cfg, 1)
                 .collect()}
