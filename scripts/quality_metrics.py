@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fanno_spark.generate.instruction_rules import SOURCE_WORDS, is_request, keyword_hit
+from fanno_spark.generate.instruction_rules import is_request, refers_to_source, unquoted
 from fanno_spark.generate.tags import TAG_POOL
 from fanno_spark.llm.model_store import embedding_model_path
 from fanno_spark.report.verbs import verb_noun
@@ -25,12 +25,12 @@ def metrics(run_dir: Path, threshold: float = 0.9) -> dict[str, float]:
     final = pd.read_parquet(run_dir / "final")
     instr = final["instruction"].fillna("")
     out = {"pairs": float(len(final)),
-           "source_reference_share": float(instr.map(lambda t: keyword_hit(t, SOURCE_WORDS) is not None).mean()),
+           "source_reference_share": float(instr.map(lambda t: refers_to_source(unquoted(t)) is not None).mean()),
            "request_share": float(instr.map(is_request).mean()),
            "input_share": float((final.get("input", pd.Series([""] * len(final))).fillna("").str.strip() != "").mean()),
            "verb_noun_unique_pairs": float(len({vn for vn in instr.map(verb_noun) if vn})),
-           "tag_coverage": float(len(set(zip(final["task_type"], final["difficulty"], final["style"],
-                                             strict=True))) / len(TAG_POOL))}
+           "tag_coverage": float(len({t for t in zip(final["task_type"], final["difficulty"], final["style"],
+                                                     strict=True) if t in set(TAG_POOL)}) / len(TAG_POOL))}
     model = SentenceTransformer(embedding_model_path(), device="cpu")
     vecs = model.encode(list(instr), normalize_embeddings=True, convert_to_numpy=True)
     sims_all = vecs @ vecs.T

@@ -29,6 +29,11 @@ def _rounds(metrics: dict[str, float]) -> list[int]:
     return sorted({int(m.group(1)) for k in metrics if (m := re.match(r"instructions_r(\d+)\.rows$", k))})
 
 
+QUALITY_SHARES = (("report.input_share", "pairs with an `input` (the material the instruction works on)"),
+                  ("report.request_share", "instructions that are a question or a command"),
+                  ("report.source_reference_share", "instructions pointing at a source the reader cannot see"))
+
+
 def _dropped(metrics: dict[str, float], prefix: str) -> dict[str, int]:
     return {k[len(prefix):]: int(v) for k, v in sorted(metrics.items()) if k.startswith(prefix)}
 
@@ -117,7 +122,13 @@ def render(cfg: FannoConfig, metrics: dict[str, float], info: dict[str, str], *,
         f"({len(rounds)} ran), {cfg.augment.fewshot_k} few-shots, UCB c = {cfg.augment.ucb_c} |",
         f"| instruction filter | FANNO rules, diversity: MiniLM cosine < {cfg.filter.max_similarity} "
         f"against the pool |",
+        "| documents in prompts | " + (f"at most {cfg.llm.max_doc_tokens} tokens each, " if cfg.llm.max_doc_tokens
+                                         else "whole, ") + f"as far as llm.max_model_len {cfg.llm.max_model_len} "
+        "allows after the prompt and the stage's max_tokens (a longer one is cut at a token boundary) |",
         f"| judge | {'min score ' + str(cfg.judge.min_score) if cfg.judge.enabled else 'off'} |", "",
+        "## Data quality", "",
+        "| measure | value |", "|---|---|",
+        *[f"| {label} | {metrics[key]:.1%} |" for key, label in QUALITY_SHARES if key in metrics], "",
         "## Funnel", "",
         "| step | rows |", "|---|---|",
         f"| documents read | {fun['documents_read']} |",

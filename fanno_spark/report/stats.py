@@ -95,14 +95,15 @@ QUALITY = T.StructType([T.StructField("source_ref", T.BooleanType()), T.StructFi
 
 
 def quality_shares(final: DataFrame) -> dict[str, float]:
-    """Shares of final instructions that use one of FANNO's source-referencing words (whole word), that
-    are requests (question or imperative), and that carry a non-empty input."""
-    from ..generate.instruction_rules import SOURCE_WORDS, is_request, keyword_hit
+    """Shares of final instructions that point at a source the reader cannot see (FANNO's source words where
+    they point at one, instruction_rules.refers_to_source), that are requests (question or imperative), and
+    that carry a non-empty input."""
+    from ..generate.instruction_rules import is_request, refers_to_source, unquoted
 
     @F.pandas_udf(QUALITY)
     def flags(instruction: pd.Series) -> pd.DataFrame:
         texts = instruction.fillna("")
-        return pd.DataFrame({"source_ref": [keyword_hit(t, SOURCE_WORDS) is not None for t in texts],
+        return pd.DataFrame({"source_ref": [refers_to_source(unquoted(t)) is not None for t in texts],
                              "request": [is_request(t) for t in texts]})
 
     has_input = F.length(F.trim(F.coalesce(F.col("input"), F.lit("")))) > 0 if "input" in final.columns else F.lit(False)

@@ -152,13 +152,13 @@ def test_mlflow_run_has_params_metrics_artifacts(job):
     assert 0 < m["report.tag_coverage"] <= 1 and 0 <= m["report.verb_noun.coverage"] <= 1
     assert "report.r0.distinct_2" in m
     # FANNO's data-quality numbers, each equal to what the final data says
-    from fanno_spark.generate.instruction_rules import SOURCE_WORDS, is_request, keyword_hit
+    from fanno_spark.generate.instruction_rules import is_request, refers_to_source, unquoted
 
     final = pd.read_parquet(out / "final")
     assert m["report.input_share"] == pytest.approx((final["input"].str.strip() != "").mean())
     assert m["report.request_share"] == pytest.approx(final["instruction"].map(is_request).mean())
     assert m["report.source_reference_share"] == pytest.approx(
-        final["instruction"].map(lambda t: keyword_hit(t, SOURCE_WORDS) is not None).mean())
+        final["instruction"].map(lambda t: refers_to_source(unquoted(t)) is not None).mean())
     assert m["report.request_share"] == 1.0  # the filter kept requests only
     assert m["report.source_reference_share"] <= m["report.input_share"]  # only where an input is given
     from fanno_spark.report.verbs import verb_noun
