@@ -24,19 +24,28 @@ def instruction_verdict(text: str | None, finish_reason: str | None, avoid: list
     rules, in that order. The stage and the labelled-corpus test both run this one function."""
     if text is None:
         return None, None, "no_generation"
-    instruction, input_text, reason = prompts.split_instruction(text, avoid, cfg.min_words, finish_reason)
+    instruction, input_text, reason = prompts.split_instruction(text, avoid, cfg.min_words)
     if reason is not None:
         return instruction, input_text, reason
+    reason = _rule_reason(instruction, input_text, cfg)
+    # cut by max_tokens inside what is kept (not in an answer after it): only a request worth keeping says so
+    if reason is None and finish_reason == "length" and prompts.split_instruction(text, avoid, cfg.min_words,
+                                                                                   "length")[2] == "truncated":
+        reason = "truncated"
+    return instruction, input_text, reason
+
+
+def _rule_reason(instruction: str, input_text: str | None, cfg: FilterConfig) -> str | None:
     n_words = len(instruction.split())
     if n_words < cfg.min_words:
-        return instruction, input_text, "too_short"
+        return "too_short"
     if n_words > cfg.max_words:
-        return instruction, input_text, "too_long"
+        return "too_long"
     if has_placeholder(instruction) or (input_text and has_placeholder(input_text)):
-        return instruction, input_text, "placeholder"
+        return "placeholder"
     if cfg.fanno_rules:
-        reason = hard_filter_reason(instruction, cfg.ascii_only, bool(input_text), cfg.require_request)
-    return instruction, input_text, reason
+        return hard_filter_reason(instruction, cfg.ascii_only, bool(input_text), cfg.require_request)
+    return None
 
 
 def _verdict_udf(cfg: FilterConfig):

@@ -96,7 +96,7 @@ def _sentence_requests(sentence: str) -> bool:
     if first in verbs():
         return True
     if first in REQUEST_OPENERS:  # "What is the capital of France" asks; "When water boils, it ..." does not
-        return not s.endswith((".", "!", ","))
+        return not s.endswith((".", "!", ",")) and not unfinished(s)
     if first in CLAUSE_OPENERS and "," in s:  # the imperative after a leading clause
         after = WORD.findall(s.split(",", 1)[1].lower())
         nxt = _opening_word(after)

@@ -249,7 +249,7 @@ def split_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = (),
     avoided = {_norm(a) for a in avoid}
     avoided_words = [set(a.split()) for a in avoided]
     copied = leaked = False
-    lines = [ln.rstrip() for ln in _unwrap(text.strip().strip("*").strip()).splitlines()]
+    lines = _join_wrapped([ln.rstrip() for ln in _unwrap(text.strip().strip("*").strip()).splitlines()])
     start, first_raw = None, ""
     for i, line in enumerate(lines):
         if LEAK.search(line) or echoes_template(line):  # a template line echoed back: skip it, never keep it
@@ -275,7 +275,9 @@ def split_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = (),
         return None, None, "template_leak" if leaked else "copied_example" if copied else "empty"
     block, rest = [lines[start]], lines[start + 1:]
     asking = lines[start]
-    if not is_request(asking):  # a premise: absorb the statement lines up to the question it sets up
+    # a premise: absorb the statement lines up to the question it sets up (not for item 1 of a numbered list:
+    # that is one of several candidates, and the others are no premise)
+    if not is_request(asking) and not NUMBERED.match(first_raw):
         for j, line in enumerate(rest[:PREMISE_LINES]):
             if _ends_task(line, first_raw):
                 break
@@ -295,6 +297,25 @@ def split_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = (),
     if finish_reason == "length" and len(rest) == len(kept):  # the cut falls inside what is kept
         return None, None, "truncated"
     return instruction, input_text, None
+
+
+def _join_wrapped(lines: list[str]) -> list[str]:
+    """Prose hard-wrapped mid-sentence (a line without closing punctuation, the next starting in lower case)
+    is one line; code fences are left as they are."""
+    out: list[str] = []
+    fenced = False
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            out.append(line)
+            continue
+        prev = out[-1] if out else ""
+        if (not fenced and prev.strip() and line[:1].islower() and not prev.rstrip().endswith((".", "?", "!", ":", ";"))
+                and not prev.lstrip().startswith(("```", "-", "*", "|"))):
+            out[-1] = prev.rstrip() + " " + line.strip()
+        else:
+            out.append(line)
+    return out
 
 
 def _heading(line: str) -> bool:

@@ -123,7 +123,7 @@ def test_parse_instruction_skips_short_junk_lines_and_reworded_copies():
     text = "<details>\npython\n# 1. What is the sentiment behind this product review?\nmore"
     assert prompts.parse_instruction(text, min_words=4) == ("What is the sentiment behind this product review?", None)
     # a heading line is skipped; a short instruction is returned as it is and the length rule decides later
-    assert prompts.parse_instruction("queue\nshort one", min_words=4) == ("short one", None)
+    assert prompts.parse_instruction("Queue\nShort one", min_words=4) == ("Short one", None)
     shots = ["Explain how list comprehensions work in Python."]
     out = prompts.parse_instruction("Explain how Python list comprehensions work.\nDescribe the GIL and its effect "
                                     "on threads.", avoid=shots, min_words=4)
