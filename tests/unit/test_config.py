@@ -102,6 +102,9 @@ def test_param_redaction_hides_secret_leaves_not_token_counts():
     (["pii.types=[email,ssn]"], "pii.types: unknown ssn"),
     (["decontam.min_words=20"], "decontam.min_words: must be <= decontam.ngram"),
     (["decontam.ngram=0"], "decontam.ngram"),
+    (["llm.max_doc_tokens=0"], "llm.max_doc_tokens: must be > 0 or null"),
+    (["respond.max_tokens=1900"], r"respond\.max_tokens: 1900 leaves 148 of llm\.max_model_len 2048"),
+    (["llm.max_doc_chars=1500"], r"llm\.max_doc_chars: unknown key"),
     (["decontam.instruction_fields=[answer]"], "decontam.instruction_fields: unknown answer"),
     (["decontam.benchmarks=[/no/such/bench.jsonl]"], "decontam.benchmarks: /no/such/bench.jsonl does not exist"),
 ])
