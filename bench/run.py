@@ -3,6 +3,7 @@
     python -m bench.run [--only P1,P3] [--docs 25000]
     python -m bench.run --only P1L --pages 100000   # P1 like for like with datatrove (not in the default set)
     python -m bench.run --only P7 --scale 1000000   # the pre-screen at 1M documents, driver at 2g (neither)
+    python -m bench.run --only P8                   # session start-up with / without Spark NLP (neither)
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ def main() -> None:
         from . import p7_scale
 
         rows += p7_scale.run(args.scale)
+    if "P8" in only:  # not in the default set: fresh JVMs, alternating
+        from . import p8_startup
+
+        rows += p8_startup.run()
     if "P4" in only:
         from . import p4_calls
 

@@ -74,6 +74,9 @@ def letters_below_half(instruction: str) -> bool:
     return letters < len(visible) - letters
 
 
+CODE_START = re.compile(r"^\W*[A-Za-z_][\w.]*[(\[=]")
+
+
 def _opening_word(words: list[str]) -> str | None:
     for w in words[:4]:
         if w not in LEAD:
@@ -89,6 +92,8 @@ def _sentence_requests(sentence: str) -> bool:
         return False
     if s.endswith("?"):
         return True
+    if CODE_START.match(s):  # "list(map(str, arr))" opens with a call, not with the verb "list"
+        return False
     words = WORD.findall(s.lower())
     first = _opening_word(words)
     if first is None:

@@ -248,7 +248,7 @@ def split_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = (),
         return None, None, "empty"
     avoided = {_norm(a) for a in avoid}
     avoided_words = [set(a.split()) for a in avoided]
-    copied = leaked = False
+    copied = leaked = remark = False
     lines = _join_wrapped([ln.rstrip() for ln in _unwrap(text.strip().strip("*").strip()).splitlines()])
     start, first_raw = None, ""
     for i, line in enumerate(lines):
@@ -266,21 +266,29 @@ def split_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = (),
             continue
         if REFUSAL.match(candidate):
             return None, None, "refusal"
+        if ANSWER_LABEL.match(candidate):  # "Answer: ...", "Note: ..." before any instruction: a remark
+            remark = True
+            continue
         if _heading(candidate) and any(re.search(r"[A-Za-z]{2}", ln) for ln in lines[i + 1:]):
             continue
         start, first_raw = i, line
         lines[i] = candidate
         break
     if start is None:
-        return None, None, "template_leak" if leaked else "copied_example" if copied else "empty"
+        return None, None, ("template_leak" if leaked else "copied_example" if copied
+                            else "not_a_request" if remark else "empty")
     block, rest = [lines[start]], lines[start + 1:]
     asking = lines[start]
     # a premise: absorb the statement lines up to the question it sets up (not for item 1 of a numbered list:
     # that is one of several candidates, and the others are no premise)
     if not is_request(asking) and not NUMBERED.match(first_raw):
+        seen_numbers = {0}
         for j, line in enumerate(rest[:PREMISE_LINES]):
-            if _ends_task(line, first_raw):
-                break
+            n = NUMBERED.match(line)
+            if _ends_task(line, first_raw) or (n and int(n.group(1)) - 1 not in seen_numbers):
+                break  # "2." with no "1." above: the model's list of candidates, the first line unnumbered
+            if n:
+                seen_numbers.add(int(n.group(1)))
             if is_request(_clean_line(line)):
                 block, rest, asking = block + rest[:j + 1], rest[j + 1:], line
                 break
