@@ -13,10 +13,10 @@ from pyspark.sql import functions as F
 
 from .config import FannoConfig
 from .fs import FileSystem
-from .generate.doc_budget import DocBudget
 from .generate.ucb import UCBBandit
 from .llm.engine import EngineSpec, Sampling
 from .llm.spark_generate import generate_cached
+from .prompts.doc_budget import DocBudget
 from .rundir import RunDir
 from .tracking import Tracker
 

@@ -16,7 +16,7 @@ import pandas as pd
 from fanno_spark.generate.instruction_rules import is_request, refers_to_source, unquoted
 from fanno_spark.generate.tags import TAG_POOL
 from fanno_spark.llm.model_store import embedding_model_path
-from fanno_spark.report.verbs import verb_noun
+from fanno_spark.text.verbs import verb_noun
 
 
 def metrics(run_dir: Path, threshold: float = 0.9) -> dict[str, float]:

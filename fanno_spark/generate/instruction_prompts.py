@@ -11,8 +11,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ..llm.engine import Sampling, prompt_hash
+from ..prompts.doc_budget import DocBudget
 from . import prompts
-from .doc_budget import DocBudget
 from .tags import sample_tags
 
 PROMPT_SCHEMA = ("doc_id string, community string, task_type string, difficulty string, style string, "

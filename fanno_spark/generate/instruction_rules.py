@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from ..report.verbs import LEAD, verbs
+from ..text.verbs import LEAD, verbs
 
 # FANNO's keywords, grouped by why they disqualify an instruction.
 SOURCE_WORDS = ("based on", "according", "given", "mentioned", "refer", "provided", "passage", "text", "paragraph")

@@ -10,18 +10,13 @@ from string import Template
 
 from pyspark.sql import types as T
 
-from .doc_budget import DocBudget, fitted
+from ..prompts import DOC_CLOSE, delimit, template
+from ..prompts.doc_budget import DocBudget, fitted
 from .instruction_rules import POINTS_AT_INPUT
 
 # What a parser UDF returns per row: the parsed value, or null and the reason it was rejected.
 PARSED = T.StructType([T.StructField("value", T.StringType()), T.StructField("reason", T.StringType())])
 
-DOC_CLOSE = re.compile(r"<\s*/?\s*document\b[^>]*>", re.IGNORECASE)  # also "< /document>", attributes
-
-
-@cache
-def template(name: str) -> str:
-    return resources.files("fanno_spark.prompts").joinpath(name).read_text(encoding="utf-8").strip()
 
 
 LEAK_NGRAM = 5
@@ -51,11 +46,6 @@ def echoes_template(text: str) -> bool:
     words = _norm(text).split()
     grams = template_ngrams()
     return any(g in grams for g in zip(*(words[i:] for i in range(LEAK_NGRAM)), strict=False))
-
-
-def delimit(document: str | None) -> str:
-    """Neutralise tags so document text can never close the template (its length: doc_budget.py)."""
-    return DOC_CLOSE.sub("[document-tag]", document or "")
 
 
 PROMPT_STYLES = ("fanno", "compact")

@@ -8,8 +8,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..llm.engine import Sampling
+from ..prompts.doc_budget import DocBudget
 from . import prompts
-from .doc_budget import DocBudget
 from .instruction_prompts import prompt_key
 
 

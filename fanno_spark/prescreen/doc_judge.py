@@ -18,9 +18,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..config import DocJudgeConfig
-from ..generate.doc_budget import DocBudget, fitted
-from ..generate.prompts import delimit, template
 from ..llm.engine import Sampling, prompt_hash, token_mass
+from ..prompts import delimit, template
+from ..prompts.doc_budget import DocBudget, fitted
 
 JUDGES = {"quality": "judge_quality.txt", "ad": "judge_ad.txt"}
 YES, NO = ("1", "yes"), ("0", "no")

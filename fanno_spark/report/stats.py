@@ -13,7 +13,7 @@ from pyspark.sql import types as T
 from ..config import EmbedConfig
 from ..generate.tags import DIFFICULTY, STYLES, TASK_TYPES
 from ..prescreen.embed import embed_documents
-from .verbs import verb_noun
+from ..text.verbs import verb_noun
 
 VN_TYPE = T.StructType([T.StructField("verb", T.StringType()), T.StructField("noun", T.StringType())])
 

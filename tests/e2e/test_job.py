@@ -161,7 +161,7 @@ def test_mlflow_run_has_params_metrics_artifacts(job):
         final["instruction"].map(lambda t: refers_to_source(unquoted(t)) is not None).mean())
     assert m["report.request_share"] == 1.0  # the filter kept requests only
     assert m["report.source_reference_share"] <= m["report.input_share"]  # only where an input is given
-    from fanno_spark.report.verbs import verb_noun
+    from fanno_spark.text.verbs import verb_noun
 
     vn = final["instruction"].map(verb_noun)  # SmolLM2 often asks questions: no imperative verb, no pair
     assert m["report.verb_noun.unique_pairs"] == vn.dropna().nunique()

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from fanno_spark.generate import prompts
-from fanno_spark.generate.doc_budget import DocBudget
 from fanno_spark.llm.model_store import DEFAULT_MODEL, resolve_model
+from fanno_spark.prompts.doc_budget import DocBudget
 
 TAGS = {"task_type": "summarization", "difficulty": "creativity", "style": "command"}
 PAGE = " ".join(f"Sentence {i} of a long web page about tides, harbours and the moon's pull on the sea." for i in range(900))

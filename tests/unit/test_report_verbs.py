@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fanno_spark.report.verbs import verb_noun, verbs
+from fanno_spark.text.verbs import verb_noun, verbs
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -26,7 +26,7 @@ WH = frozenset("what which how why when where who whom whose can could would sho
 
 @lru_cache(maxsize=1)
 def verbs() -> frozenset[str]:
-    text = resources.files("fanno_spark.report").joinpath("instruction_verbs.txt").read_text()
+    text = resources.files("fanno_spark.text").joinpath("instruction_verbs.txt").read_text()
     return frozenset(w for line in text.splitlines() if not line.startswith("#") for w in line.split())
 
 
