@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from cli_runner import run_cli
 
 pytestmark = pytest.mark.e2e
@@ -84,8 +85,18 @@ def test_final_dataset_is_complete_with_lineage(job):
     assert len(final) > 0
     assert (final["instruction"].str.strip().str.len() > 0).all()
     assert (final["output"].str.strip().str.len() > 0).all()
-    for col in ("doc_id", "community", "task_type", "difficulty", "style", "round", "instruction_prompt_hash"):
+    for col in ("doc_id", "community", "style", "round", "instruction_prompt_hash"):
         assert final[col].notna().all(), col
+    # seed rows carry their three tags; an augmented row only the tags its prompt stated
+    from fanno_spark.generate.prompts import AUGMENT_PROMPT_TAGS
+
+    style = yaml.safe_load((out / "config.yaml").read_text())["prompts"]["style"]
+    seeds, augmented = final[final["round"] == 0], final[final["round"] > 0]
+    assert len(seeds) and len(augmented)
+    assert seeds[["task_type", "difficulty"]].notna().all().all()
+    for col in ("task_type", "difficulty"):
+        assert augmented[col].notna().all() == (col in AUGMENT_PROMPT_TAGS[style]), col
+        assert augmented[col].isna().all() == (col not in AUGMENT_PROMPT_TAGS[style]), col
     assert set(final["round"]) <= {0, 1}
     docs = pd.read_parquet(out / "docs_selected")
     assert set(final["doc_id"]) <= set(docs["id"])
