@@ -67,6 +67,8 @@ def cluster(tmp_path_factory):
     while time.time() < deadline and sum("Successfully registered with master" in (tmp / f"worker{i}.log").read_text()
                                          for i in range(2)) < 2:
         time.sleep(1)
+    registered = sum("Successfully registered with master" in (tmp / f"worker{i}.log").read_text() for i in range(2))
+    assert registered == 2, f"{registered} of 2 workers registered in 90 s:\n" + (tmp / "worker0.log").read_text()[-2000:]
     yield url, tmp
     for p in procs:  # teardown by process id (each in its own session: its group goes with it)
         if p.poll() is None:

@@ -92,7 +92,6 @@ def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(l
             assert time.time() < deadline, "".join(seen[-30:])
     finally:
         proc.wait(timeout=60)
-        time.sleep(3)
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # leftovers (JVM, workers) must not outlive the test
         except ProcessLookupError:
