@@ -28,7 +28,7 @@ from .generate import judge as pair_judge
 from .generate.prompts import request_text
 from .generate.ucb import UCBBandit, minmax
 from .io.readers import read_corpus
-from .llm.engine import EngineSpec
+from .llm.engine import engine_spec
 from .llm.model_store import embedding_model_path, model_key, resolve_model
 from .prescreen import dedup, doc_judge, embed, graph, heuristics, language
 from .publish import card, decontam, lineage, pii
@@ -133,7 +133,7 @@ def _select(ctx: Context) -> DataFrame:
 def _pool(ctx: Context, before_round: int) -> DataFrame | None:
     """Valid pairs of the rounds before `before_round` (the pool new instructions must not repeat)."""
     frames = [ctx.out(pairs_stage(ctx.cfg, r)).where(F.col("drop_reason").isNull())
-              for r in range(before_round) if pairs_stage(ctx.cfg, r) in ctx.outputs]
+              for r in range(before_round) if ctx.has(pairs_stage(ctx.cfg, r))]
     if not frames:
         return None
     pool = frames[0]
@@ -308,7 +308,7 @@ def _ucb_pick(ctx: Context, r: int) -> DataFrame:
 def _valid_pairs(ctx: Context) -> DataFrame:
     """The valid pairs of every round that ran."""
     frames = [ctx.out(pairs_stage(ctx.cfg, r)).where(F.col("drop_reason").isNull())
-              for r in range(ctx.cfg.augment.rounds + 1) if pairs_stage(ctx.cfg, r) in ctx.outputs]
+              for r in range(ctx.cfg.augment.rounds + 1) if ctx.has(pairs_stage(ctx.cfg, r))]
     valid = frames[0]
     for f in frames[1:]:
         valid = valid.unionByName(f)
@@ -326,7 +326,7 @@ def _count_generated_pii(ctx: Context, final: DataFrame) -> None:
 
 
 def _final(ctx: Context) -> DataFrame:
-    if "decontaminated" in ctx.outputs:
+    if ctx.cfg.decontam.benchmarks:
         valid = ctx.out("decontaminated").where(F.col("drop_reason").isNull())
     else:
         valid = _valid_pairs(ctx)
@@ -399,7 +399,9 @@ def _round(cfg: FannoConfig, r: int) -> list[Stage]:
                             round=r, skip_if=lambda c: _no_round_needed(c, r),
                             restore=_load_bandit(f"ucb/round-{r}-picked.json")))
     stages += [
-        Stage(f"instructions_r{r}", ("docs_selected",) + ((f"ucb_pick_r{r}",) if r else ()),
+        # the pool: every earlier round's pairs and instructions (their vectors)
+        Stage(f"instructions_r{r}", ("docs_selected",) + ((f"ucb_pick_r{r}",) if r else ())
+              + tuple(x for q in range(r) for x in (pairs_stage(cfg, q), f"instructions_r{q}")),
               lambda c: _instructions(c, r),
               "seed instructions from tags" if r == 0 else "augmented instructions from the picked few-shots",
               round=r, decides=True),
@@ -520,11 +522,7 @@ def run_job(spark: SparkSession, cfg: FannoConfig, run_dir: str, fs: FileSystem,
         tracker.log_text(config_yaml, "config.yaml")
     path = resolve_model(cfg.llm.model) if cfg.llm.engine == "vllm" else cfg.llm.model
     llm = cfg.llm
-    spec = EngineSpec(kind=llm.engine, model=path, dtype=llm.dtype, max_model_len=llm.max_model_len,
-                      enforce_eager=llm.enforce_eager, gpu_memory_utilization=llm.gpu_memory_utilization,
-                      tensor_parallel_size=llm.tensor_parallel_size, threads=llm.threads, seed=llm.seed,
-                      base_url=llm.base_url, api_key_env=llm.api_key_env, concurrency=llm.concurrency,
-                      request_timeout_s=llm.request_timeout_s, max_retries=llm.max_retries, backoff_s=llm.backoff_s)
+    spec = engine_spec(llm, path)
     rd = RunDir(run_dir, spark, fs, log=log.info, progress_interval_s=cfg.output.progress_interval_s)
     # Prompt-cache keys use the logical model id (+ a hash of its config), never a machine path.
     ctx = Context(spark, cfg, rd, fs, tracker, model_key(llm.model, path), spec)

@@ -48,6 +48,26 @@ class StopAfter(Exception):
     """Raised when --until names the stage just completed."""
 
 
+class UndeclaredInput(RuntimeError):
+    """A stage read an output it does not declare among its inputs (the plan would not know it depends on it)."""
+
+
+class PlanError(ValueError):
+    """The plan itself is wrong: a stage declares an input no earlier stage produces, or a name twice."""
+
+
+def check_plan(plan: list[Stage]) -> None:
+    """Every declared input is produced by an earlier stage of the plan; each name once. Pure: before Spark."""
+    seen: set[str] = set()
+    for st in plan:
+        if st.name in seen:
+            raise PlanError(f"stage {st.name}: named twice in the plan")
+        missing = [i for i in st.inputs if i not in seen]
+        if missing:
+            raise PlanError(f"stage {st.name}: reads {', '.join(missing)}, which no earlier stage produces")
+        seen.add(st.name)
+
+
 @dataclass
 class Context:
     """What stages share, passed explicitly: outputs by stage name, the driver's bandit, the LLM."""
@@ -69,11 +89,25 @@ class Context:
     reused: list[str] = field(default_factory=list)  # stages an earlier run completed (a resumed run)
     transient: list[DataFrame] = field(default_factory=list)  # persisted for one stage, released after it
 
+    reading: Stage | None = None  # the stage being built: it may read its declared inputs only
+
     def out(self, name: str) -> DataFrame:
+        self._check_read(name)
         df = self.outputs[name]
         if not isinstance(df, DataFrame):
             df = self.outputs[name] = df()
         return df
+
+    def has(self, name: str) -> bool:
+        """Whether a declared input was produced in this run (a round a target or the documents ended is not)."""
+        self._check_read(name)
+        return name in self.outputs
+
+    def _check_read(self, name: str) -> None:
+        st = self.reading
+        if st is not None and name not in st.inputs and name != st.splits:
+            raise UndeclaredInput(f"stage {st.name} reads {name}, which it does not declare "
+                                  f"(inputs: {', '.join(st.inputs) or 'none'})")
 
     def metric(self, key: str, value: float) -> None:
         self.metrics[key] = float(value)
@@ -169,9 +203,19 @@ def _reasons(ctx: Context, df: DataFrame, prefix: str) -> None:
         ctx.metric(f"{prefix}.dropped.{row['drop_reason']}", row["count"])
 
 
+def _build(ctx: Context, st: Stage) -> DataFrame:
+    """The stage's frame, built while only its declared inputs can be read."""
+    ctx.reading = st
+    try:
+        return st.build(ctx)
+    finally:
+        ctx.reading = None
+
+
 def run_plan(ctx: Context, plan: list[Stage], until: str | None = None) -> None:
     """Run the plan top to bottom. A stage whose round is not needed (skip_if) ends its round and every
     later one; the stages after the rounds (final) still run."""
+    check_plan(plan)
     stopped_round: int | None = None
     for st in plan:
         if st.round is not None and stopped_round is not None and st.round >= stopped_round:
@@ -189,7 +233,7 @@ def run_plan(ctx: Context, plan: list[Stage], until: str | None = None) -> None:
             ctx.rd.log(f"[{st.name}] complete in run dir, skipped")
             ctx.outputs[st.name] = lambda name=st.name: ctx.rd.read(name)
         else:
-            ctx.outputs[st.name] = ctx.rd.stage(st.name, lambda st=st: st.build(ctx), st.partitions)
+            ctx.outputs[st.name] = ctx.rd.stage(st.name, lambda st=st: _build(ctx, st), st.partitions)
         _finish(ctx, st, before)
         if ctx.tracker:
             ctx.tracker.flush()

@@ -56,6 +56,15 @@ class EngineSpec:
     backoff_max_s: float = 60.0
 
 
+def engine_spec(llm, model: str) -> EngineSpec:
+    """The spec from the `llm` config section: every field both share is copied by name (kind from `engine`,
+    `model` the resolved path), so a setting added to one and not the other is never silently defaulted."""
+    from dataclasses import fields
+
+    shared = {f.name for f in fields(EngineSpec)} & {f.name for f in fields(type(llm))} - {"model"}
+    return EngineSpec(kind=llm.engine, model=model, **{name: getattr(llm, name) for name in shared})
+
+
 class LLMEngine(Protocol):
     def load(self) -> None: ...
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Generation]: ...

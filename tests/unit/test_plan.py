@@ -10,6 +10,7 @@ import pytest
 
 from fanno_spark.config import load_config
 from fanno_spark.pipeline import UnknownStage, build_plan, check_until, disabled_stages, plan_line
+from fanno_spark.runner import PlanError, Stage, check_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,6 +35,18 @@ def test_default_plan_reads_as_the_fanno_flow():
     assert full[3:6] == ["docs_judged", "docs_decontaminated", "docs_kept"]
     assert full[-7:] == ["ucb_pick_r2", "instructions_r2", "pairs_r2", "judged_r2", "ucb_update_r2", "decontaminated",
                          "final"]
+
+
+def test_a_plan_whose_input_nobody_produces_is_refused_before_spark():
+    def build(ctx):
+        raise AssertionError("never built")
+
+    with pytest.raises(PlanError, match="stage b: reads c, which no earlier stage produces"):
+        check_plan([Stage("a", (), build, "a"), Stage("b", ("a", "c"), build, "b")])
+    with pytest.raises(PlanError, match="stage a: named twice"):
+        check_plan([Stage("a", (), build, "a"), Stage("a", (), build, "a again")])
+    for plan in map(build_plan, CONFIGS.values()):
+        check_plan(plan)  # the real plans pass
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
