@@ -282,6 +282,13 @@ def split_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = (),
             if is_request(_clean_line(line)):
                 block, rest, asking = block + rest[:j + 1], rest[j + 1:], line
                 break
+    # a command that sets a scene ("Consider two friends, Ana and Ben. ...") and the question on the next line
+    # are one task; a complete question followed by another line is not merged (that is the model moving on)
+    nxt = next((j for j, ln in enumerate(rest) if ln.strip()), None)
+    if (nxt is not None and "?" not in asking and not POINTS_AT_INPUT.search(asking) and not _points_with_article(asking)
+            and "?" in rest[nxt] and not _ends_task(rest[nxt], first_raw) and not INPUT_LABEL.match(rest[nxt])
+            and is_request(_clean_line(rest[nxt]))):
+        block, asking, rest = block + rest[:nxt + 1], rest[nxt], rest[nxt + 1:]
     instruction = "\n".join(ln.strip() for ln in block if ln.strip())
     kept: list[str] = []
     if rest and (POINTS_AT_INPUT.search(asking) or _points_with_article(asking) or INPUT_LABEL.match(rest[0])
