@@ -12,7 +12,7 @@ from pyspark.sql import types as T
 
 from ..prompts import DOC_CLOSE, delimit, template
 from ..prompts.doc_budget import DocBudget, fitted
-from .instruction_rules import POINTS_AT_INPUT
+from .instruction_rules import POINTS_AT_INPUT, is_request
 
 # What a parser UDF returns per row: the parsed value, or null and the reason it was rejected.
 PARSED = T.StructType([T.StructField("value", T.StringType()), T.StructField("reason", T.StringType())])
@@ -175,12 +175,6 @@ def _near_copy(candidate: str, avoided: list[set[str]], threshold: float = 0.7) 
     """Word-set Jaccard against the few-shot examples: a reworded copy is still a copy."""
     words = _words(candidate)
     return any(words and a and len(words & a) / len(words | a) >= threshold for a in avoided)
-
-
-def is_request(text: str) -> bool:
-    from .instruction_rules import is_request as rule
-
-    return rule(text)
 
 
 def parse_instruction(text: str | None, avoid: list[str] | tuple[str, ...] = (), min_words: int = 1
