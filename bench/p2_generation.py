@@ -18,10 +18,11 @@ from pathlib import Path
 from fanno_spark.fs import LocalFS
 from fanno_spark.generate.prompts import seed_conversation
 from fanno_spark.generate.tags import sample_tags
-from fanno_spark.llm.engine import EngineSpec, Sampling, VLLMEngine, prompt_hash
 from fanno_spark.llm.model_store import DEFAULT_MODEL, resolve_model
 from fanno_spark.llm.precision import cuda_available, read_cpu_info, resolve_dtype
 from fanno_spark.llm.spark_generate import generate_cached
+from fanno_spark.llm.types import EngineSpec, Sampling, prompt_hash
+from fanno_spark.llm.vllm_engine import VLLMEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(__file__).parent / ".cache" / "p2"

@@ -27,8 +27,13 @@ class RunDir:
     def uri(self, *parts: str) -> str:
         return join(self.root, *parts)
 
-    def done(self, name: str) -> bool:
-        return self.fs.exists(self.uri(name, "_SUCCESS"))
+    def done(self, name: str, files: bool = False) -> bool:
+        """A frame stage is done when Spark wrote its _SUCCESS; a file stage when its marker is there."""
+        return self.fs.exists(self.uri("done", f"{name}.json") if files else self.uri(name, "_SUCCESS"))
+
+    def mark_done(self, name: str, files: list[str]) -> None:
+        """A file stage's marker (the files it wrote), written after them."""
+        self.write_json(f"done/{name}.json", {"stage": name, "files": files})
 
     def read(self, name: str) -> DataFrame:
         return self.spark.read.parquet(self.uri(name))

@@ -1,5 +1,6 @@
 """Walks a plan of stages over the run dir: skips completed stages, writes outputs, and records rows,
-timings, LLM numbers, kept/yield, drop reasons and rejects as hooks, the same way for every stage."""
+timings, kept/yield, drop reasons and rejects, the same way for every stage. A stage is a frame (Parquet
+under <run dir>/<name>) or a file stage (writes files, marked done under <run dir>/done/)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .config import FannoConfig
 from .fs import FileSystem
-from .generate.ucb import UCBBandit
-from .llm.engine import EngineSpec, Sampling
-from .llm.spark_generate import generate_cached
-from .prompts.doc_budget import DocBudget
 from .rundir import RunDir
 from .tracking import Tracker
 
@@ -25,11 +23,12 @@ log = logging.getLogger("fanno_spark")
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of the plan. `build(ctx)` returns the stage's DataFrame (written to <run dir>/<name>)."""
+    """One step of the plan. `build(ctx)` returns the stage's DataFrame (written to <run dir>/<name>), or for a
+    file stage (`files=True`) writes its files and returns their URIs."""
 
     name: str
     inputs: tuple[str, ...]
-    build: Callable[[Context], DataFrame]
+    build: Callable[[Context], DataFrame | list[str]]
     what: str  # one line: what the stage does (the printed plan, the README table)
     round: int | None = None
     decides: bool = False  # output carries drop_reason: kept/yield, reasons and rejects/<name> recorded
@@ -42,6 +41,7 @@ class Stage:
     measure: Callable[[Context, DataFrame], None] | None = None  # extra metrics, saved with the stage's
     after: Callable[[Context, DataFrame], None] | None = None  # runs every time (checks, exports)
     partitions: int | None = None
+    files: bool = False
 
 
 class StopAfter(Exception):
@@ -70,21 +70,21 @@ def check_plan(plan: list[Stage]) -> None:
 
 @dataclass
 class Context:
-    """What stages share, passed explicitly: outputs by stage name, the driver's bandit, the LLM."""
+    """What stages share, passed explicitly: outputs by stage name, their sizes, the driver's bandit, the LLM."""
 
     spark: SparkSession
     cfg: FannoConfig
     rd: RunDir
     fs: FileSystem
     tracker: Tracker | None
-    model: str  # the logical model id used in prompt-cache keys
-    spec: EngineSpec
+    llm: Any = None  # llm.stage.LLMRun: the engine, cache-key model id and prompt cache every LLM stage shares
     # a stage completed by an earlier run is read only when a later stage asks for it (a thunk until then):
     # a resumed or --until run touches the outputs it needs, not every stage before it
     outputs: dict[str, DataFrame | Callable[[], DataFrame]] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
-    bandit: UCBBandit | None = None
+    bandit: Any = None  # generate.ucb.UCBBandit, kept on the driver between rounds
+    sizes: dict[str, tuple[int, int | None]] = field(default_factory=dict)  # stage -> (rows, kept)
     shared: dict = field(default_factory=dict)  # built once per job, used by several stages (benchmarks)
     reused: list[str] = field(default_factory=list)  # stages an earlier run completed (a resumed run)
     transient: list[DataFrame] = field(default_factory=list)  # persisted for one stage, released after it
@@ -120,45 +120,25 @@ class Context:
         if self.tracker:
             self.tracker.set_tag(key, value)
 
-    def sampling(self, max_tokens: int) -> Sampling:
-        return Sampling(max_tokens=max_tokens, temperature=self.cfg.llm.temperature, top_p=self.cfg.llm.top_p,
-                        seed=self.cfg.llm.seed)
+    def rows(self, name: str) -> int:
+        """Rows a completed stage wrote (this run or an earlier one): round control reads values, not metrics."""
+        return self.sizes[name][0]
 
-    def doc_budget(self, sampling: Sampling, cap: int | None = None) -> DocBudget:
-        """What of a document fits this stage's prompts: the model's context less its max_tokens, counted
-        with the model's tokenizer (llm.max_doc_tokens, or the stage's own cap, may set less)."""
-        return DocBudget(tokenizer=self.spec.model, context=self.cfg.llm.max_model_len, reserve=sampling.max_tokens,
-                         cap=cap if cap is not None else self.cfg.llm.max_doc_tokens)
-
-    def generate(self, prompts: DataFrame, sampling: Sampling, stage: str) -> DataFrame:
-        """Prompts through the engine with the run's prompt cache; LLM numbers kept for the stage."""
-        self.spark.sparkContext.setJobGroup(stage, f"fanno-spark LLM {stage}", interruptOnCancel=True)
-        start = time.time()
-        llm = self.cfg.llm
-        out, stats = generate_cached(self.spark, prompts, self.spec, sampling, self.rd.uri("llm_cache"), self.fs,
-                                     stage, partitions=llm.partitions, batch_size=llm.batch_size,
-                                     gpus_per_task=llm.gpu_per_task, cpus_per_task=llm.cpus_per_task,
-                                     commit_every=llm.commit_every)
-        self.transient.append(out)
-        numbers = stats.as_metrics(stage)
-        for k, v in numbers.items():
-            self.metric(k, v)
-        if stats.dtypes:  # resolved on the executors; llm.dtype in the config may say "auto"
-            numbers[f"{stage}.llm_dtype"] = ",".join(stats.dtypes)
-            self.note(f"{stage}.llm_dtype", numbers[f"{stage}.llm_dtype"])
-            seen = set(filter(None, self.info.get("llm.dtype_resolved", "").split(",")))
-            self.note("llm.dtype_resolved", ",".join(sorted(seen | set(stats.dtypes))))
-        log.info("[%s] LLM: %d prompts, %d from cache, %d sent, %d completion tokens in %.1fs (dtype %s)",
-                 stage, stats.prompts, stats.cached, stats.sent, stats.completion_tokens, time.time() - start,
-                 ",".join(stats.dtypes) or "n/a")
-        return out
+    def kept(self, name: str) -> int:
+        """Rows a completed deciding stage kept."""
+        kept = self.sizes[name][1]
+        if kept is None:
+            raise KeyError(f"stage {name} does not decide (no kept count)")
+        return kept
 
 
 def _record(ctx: Context, st: Stage, df: DataFrame) -> None:
     """The bookkeeping every stage gets: rows, seconds, kept/yield, reasons, rejects (+ its own measure)."""
     rd = ctx.rd
     rows = rd.counts.get(st.name)
-    ctx.metric(f"{st.name}.rows", rows if rows is not None else df.count())
+    rows = rows if rows is not None else df.count()
+    ctx.metric(f"{st.name}.rows", rows)
+    ctx.sizes[st.name] = (rows, None)
     if st.name in rd.timings:
         ctx.metric(f"{st.name}.seconds", rd.timings[st.name])
     if st.splits:  # the split: rejected rows of the input, counted by reason, written aside
@@ -170,10 +150,10 @@ def _record(ctx: Context, st: Stage, df: DataFrame) -> None:
         # kept and every reason in one job over the written stage
         counts = {r["drop_reason"]: r["count"] for r in df.groupBy("drop_reason").count().collect()}
         kept = counts.get(None, 0)
+        ctx.sizes[st.name] = (rows, kept)
         ctx.metric(f"{st.name}.kept", kept)
-        total = ctx.metrics.get(f"{st.name}.rows")
-        if total:
-            ctx.metric(f"{st.name}.yield", kept / total)
+        if rows:
+            ctx.metric(f"{st.name}.yield", kept / rows)
         for reason, n in counts.items():
             if reason is not None and (not st.reasons or reason in st.reasons):
                 ctx.metric(f"{st.name}.dropped.{reason}", n)
@@ -189,10 +169,22 @@ def _finish(ctx: Context, st: Stage, before: tuple[dict, dict]) -> None:
     if st.name not in ctx.rd.timings:  # completed by an earlier run
         ctx.reused.append(st.name)
         if ctx.rd.exists(saved):
-            for k, v in ctx.rd.read_json(saved).items():
+            numbers = ctx.rd.read_json(saved)
+            for k, v in numbers.items():
                 (ctx.note if isinstance(v, str) else ctx.metric)(k, v)
-            return
-    _record(ctx, st, ctx.out(st.name))
+            size = f"{st.name}.files" if st.files else f"{st.name}.rows"
+            if size in numbers:
+                kept = numbers.get(f"{st.name}.kept")
+                ctx.sizes[st.name] = (int(numbers[size]), int(kept) if kept is not None else None)
+                return
+    if st.files:
+        if st.name not in ctx.sizes:  # done by an earlier run that saved no numbers: its marker lists the files
+            ctx.sizes[st.name] = (len(ctx.rd.read_json(f"done/{st.name}.json")["files"]), None)
+        ctx.metric(f"{st.name}.files", ctx.sizes[st.name][0])
+        if st.name in ctx.rd.timings:
+            ctx.metric(f"{st.name}.seconds", ctx.rd.timings[st.name])
+    else:
+        _record(ctx, st, ctx.out(st.name))
     numbers = {k: v for k, v in ctx.metrics.items() if before[0].get(k) != v}
     numbers.update({k: v for k, v in ctx.info.items() if before[1].get(k) != v})
     ctx.rd.write_json(saved, numbers)
@@ -203,13 +195,23 @@ def _reasons(ctx: Context, df: DataFrame, prefix: str) -> None:
         ctx.metric(f"{prefix}.dropped.{row['drop_reason']}", row["count"])
 
 
-def _build(ctx: Context, st: Stage) -> DataFrame:
-    """The stage's frame, built while only its declared inputs can be read."""
+def _build(ctx: Context, st: Stage):
+    """The stage's frame (or files), built while only its declared inputs can be read."""
     ctx.reading = st
     try:
         return st.build(ctx)
     finally:
         ctx.reading = None
+
+
+def _write_files(ctx: Context, st: Stage) -> None:
+    """A file stage: its files written, then its marker (a killed run leaves none, and writes them again)."""
+    start = time.time()
+    files = _build(ctx, st)
+    ctx.rd.timings[st.name] = round(time.time() - start, 2)
+    ctx.sizes[st.name] = (len(files), None)
+    ctx.rd.mark_done(st.name, files)
+    ctx.rd.log(f"[{st.name}] {len(files)} files in {ctx.rd.timings[st.name]}s")
 
 
 def run_plan(ctx: Context, plan: list[Stage], until: str | None = None) -> None:
@@ -220,7 +222,7 @@ def run_plan(ctx: Context, plan: list[Stage], until: str | None = None) -> None:
     for st in plan:
         if st.round is not None and stopped_round is not None and st.round >= stopped_round:
             continue
-        done = ctx.rd.done(st.name)
+        done = ctx.rd.done(st.name, files=st.files)
         if done:
             if st.restore:
                 st.restore(ctx)
@@ -231,7 +233,10 @@ def run_plan(ctx: Context, plan: list[Stage], until: str | None = None) -> None:
         before = dict(ctx.metrics), dict(ctx.info)
         if done:
             ctx.rd.log(f"[{st.name}] complete in run dir, skipped")
-            ctx.outputs[st.name] = lambda name=st.name: ctx.rd.read(name)
+            if not st.files:
+                ctx.outputs[st.name] = lambda name=st.name: ctx.rd.read(name)
+        elif st.files:
+            _write_files(ctx, st)
         else:
             ctx.outputs[st.name] = ctx.rd.stage(st.name, lambda st=st: _build(ctx, st), st.partitions)
         _finish(ctx, st, before)
@@ -240,6 +245,6 @@ def run_plan(ctx: Context, plan: list[Stage], until: str | None = None) -> None:
         while ctx.transient:  # the stage is written and read back: what it persisted is not needed
             ctx.transient.pop().unpersist()
         if st.after:
-            st.after(ctx, ctx.out(st.name))
+            st.after(ctx, None if st.files else ctx.out(st.name))
         if until == st.name:
             raise StopAfter(st.name)

@@ -1,5 +1,12 @@
 import os
+import sys
+from pathlib import Path
 
+# The test doubles (the fake engine) are loaded by name in every process a test starts: the job's driver,
+# Spark's Python workers (they inherit PYTHONPATH) and this one.
+DOUBLES = str(Path(__file__).parent / "doubles")
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (DOUBLES, os.environ.get("PYTHONPATH")) if p)
+sys.path.insert(0, DOUBLES)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

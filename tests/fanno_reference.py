@@ -35,3 +35,8 @@ def hard_filter_keeps(instruction: str) -> bool:
 def fanno_verdict(text: str) -> tuple[str, str, bool]:
     instruction, input_text = instruction_cleaning(text)
     return instruction, input_text, hard_filter_keeps(instruction)
+
+
+def fanno_substring_reason(instruction: str) -> bool:
+    """FANNO's keyword test alone (substring, case-insensitive): True where it drops the instruction."""
+    return any(re.search(k, instruction, re.IGNORECASE) for k in KEY_WORDS)

@@ -10,14 +10,13 @@ pool again. Up to `exact_max` vectors (pool + candidates) are compared exactly o
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..config import EmbedConfig, GraphConfig
+from ..decide import drop_if
 from ..prescreen import embed, graph
 
 VEC = "instruction_embedding"
@@ -52,7 +51,7 @@ def exact_hits(cand: list[tuple[str, list[float]]], pool: list[tuple[str, list[f
 
 
 def _ivf_hits(vecs: DataFrame, threshold: float, graph_cfg: GraphConfig) -> DataFrame:
-    edges = graph.ivf_edges(vecs.select("id", "embedding"), replace(graph_cfg, cosine_threshold=threshold))
+    edges = graph.ivf_edges(vecs.select("id", "embedding"), graph_cfg.model_copy(update={"cosine_threshold": threshold}))
     is_cand = vecs.select("id", "_cand")
     e = (edges.join(is_cand.withColumnRenamed("id", "src").withColumnRenamed("_cand", "src_cand"), "src")
          .join(is_cand.withColumnRenamed("id", "dst").withColumnRenamed("_cand", "dst_cand"), "dst"))
@@ -96,5 +95,5 @@ def mark_similar(cands: DataFrame, pool_vecs: DataFrame | None, threshold: float
     out = (cands.join(hits, "instruction_id", "left")
            .join(cand_vecs.select(F.col("id").alias("instruction_id"), F.col("embedding").alias(VEC)),
                  "instruction_id", "left"))
-    out = out.withColumn("drop_reason", F.coalesce(F.col("drop_reason"), F.col("_why")))
-    return out.drop("_why")  # cand_vecs stays cached until the stage is written (it is small: instructions)
+    # cand_vecs stays cached until the stage is written (it is small: instructions)
+    return drop_if(out, F.col("_why")).drop("_why")

@@ -4,18 +4,14 @@ round and the pool; each drop a counted `drop_reason`."""
 
 from __future__ import annotations
 
-import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
 from ..config import FilterConfig
+from ..decide import drop_if
 from . import prompts
 from .instruction_rules import hard_filter_reason, has_placeholder
-
-PARSED_INSTRUCTION = T.StructType([T.StructField("value", T.StringType()), T.StructField("input", T.StringType()),
-                                   T.StructField("reason", T.StringType())])
 
 
 def instruction_verdict(text: str | None, finish_reason: str | None, avoid: list[str] | tuple[str, ...],
@@ -48,17 +44,6 @@ def _rule_reason(instruction: str, input_text: str | None, cfg: FilterConfig) ->
     return None
 
 
-def _verdict_udf(cfg: FilterConfig):
-    @F.pandas_udf(PARSED_INSTRUCTION)
-    def verdict(text: pd.Series, finish: pd.Series, avoid: pd.Series) -> pd.DataFrame:
-        example = prompts.template("compact_seed_example_answer.txt")  # the compact one-shot, parroted back
-        out = [instruction_verdict(t, f, [example, *(a if a is not None else ())], cfg)
-               for t, f, a in zip(text, finish, avoid, strict=True)]
-        return pd.DataFrame({"value": [o[0] for o in out], "input": [o[1] for o in out],
-                             "reason": [o[2] for o in out]})
-    return verdict
-
-
 def instruction_key(col: str = "instruction", input_col: str = "input"):
     """Normalised text hash used for exact dedup across the whole pool: the instruction with its input, so
     one "Translate the following sentence:" over two sentences is two requests."""
@@ -66,30 +51,25 @@ def instruction_key(col: str = "instruction", input_col: str = "input"):
     return F.when(F.col(col).isNotNull(), F.sha2(F.concat_ws("\u0001", norm(col), norm(input_col)), 256))
 
 
-def parse_and_filter_instructions(generated: DataFrame, pool: DataFrame | None, cfg: FilterConfig,
-                                  round_no: int) -> DataFrame:
-    """generated prompts -> candidates with `instruction`, `input` and a `drop_reason` (null = kept)."""
-    avoid = F.col("fewshot_texts") if "fewshot_texts" in generated.columns else F.array().cast("array<string>")
-    finish = F.col("finish_reason") if "finish_reason" in generated.columns else F.lit(None).cast("string")
-    df = (generated.withColumn("_p", _verdict_udf(cfg)(F.col("text"), finish, avoid))
-          .withColumn("instruction", F.col("_p.value"))
-          .withColumn("input", F.coalesce(F.col("_p.input"), F.lit("")))
+def filter_instructions(parsed: DataFrame, pool: DataFrame | None, cfg: FilterConfig, round_no: int) -> DataFrame:
+    """parsed instruction answers (instruction, input, drop_reason from instruction_verdict) -> candidates with
+    instruction_id, round and the frame-level rules: banned keywords, duplicates in the round and of the pool."""
+    df = (parsed.withColumn("input", F.coalesce(F.col("input"), F.lit("")))
           .withColumn("instruction_id", instruction_key())
           .withColumn("round", F.lit(round_no)))
-    reason = F.col("_p.reason")
+    rules = []
     if cfg.banned_words:
-        reason = F.coalesce(reason, F.when(F.col("instruction").rlike(prompts.banned_pattern(cfg.banned_words)),
-                                           F.lit("banned_keyword")))
-    df = df.withColumn("drop_reason", reason)
+        rules.append(F.when(F.col("instruction").rlike(prompts.banned_pattern(cfg.banned_words)),
+                            F.lit("banned_keyword")))
+    df = drop_if(df, *rules)
     dup_rank = F.row_number().over(Window.partitionBy("instruction_id", F.col("drop_reason").isNull())
                                    .orderBy("doc_id", "prompt_hash"))
-    df = df.withColumn("drop_reason", F.coalesce("drop_reason", F.when(dup_rank > 1, F.lit("duplicate_in_round"))))
+    df = drop_if(df, F.when(dup_rank > 1, F.lit("duplicate_in_round")))
     if pool is not None:
         seen = pool.select("instruction_id").distinct().withColumn("_seen", F.lit(True))
-        df = (df.join(seen, "instruction_id", "left")
-              .withColumn("drop_reason", F.coalesce("drop_reason", F.when(F.col("_seen"), F.lit("duplicate_of_pool"))))
-              .drop("_seen"))
-    return df.drop("_p").withColumnRenamed("text", "raw_instruction_text").withColumnRenamed(
+        df = drop_if(df.join(seen, "instruction_id", "left"), F.when(F.col("_seen"), F.lit("duplicate_of_pool")))
+        df = df.drop("_seen")
+    return df.withColumnRenamed("text", "raw_instruction_text").withColumnRenamed(
         "prompt_hash", "instruction_prompt_hash").withColumnRenamed(
         "completion_tokens", "instruction_tokens").drop("conversation", "finish_reason", "prompt_tokens",
                                                         "fewshot_texts")

@@ -226,9 +226,3 @@ def hard_filter_reason(instruction: str, ascii_only: bool = True, has_input: boo
     if not has_input and POINTER_AT_END.search(text):
         return "missing_input"
     return None
-
-
-def fanno_substring_reason(instruction: str) -> bool:
-    """FANNO's original keyword test (substring, case-insensitive): kept for regression tests and the
-    report's comparison only."""
-    return any(re.search(k, instruction, re.IGNORECASE) for k in (*SOURCE_WORDS, *TIME_WORDS, *NAME_WORDS))

@@ -5,31 +5,28 @@ prompt builder here; pairs below `judge.min_score` are kept aside with reason lo
 
 from __future__ import annotations
 
-import json
 import re
+from dataclasses import dataclass
 from string import Template
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from ..config import JudgeConfig
-from ..llm.engine import Sampling, prompt_hash, token_mass
+from ..decide import drop_if
+from ..llm.task import DOUBLE, STRING, LLMTask, fields
+from ..llm.types import Conversation, Sampling, token_mass
 from .prompts import template
 
 DIGIT = re.compile(r"(?<![\d.])([1-5])(?!\.?\d)")
 TAG = re.compile(r"</?\s*(instruction|response)\s*>", re.IGNORECASE)
 
 
-def judge_sampling(cfg: JudgeConfig) -> Sampling:
-    return Sampling(max_tokens=1, temperature=0.0, top_p=1.0, seed=0, logprobs=cfg.top_logprobs)
-
-
-def judge_conversation(instruction: str, response: str, max_chars: int) -> str:
+def judge_conversation(instruction: str, response: str, max_chars: int) -> Conversation:
     def clean(t: str) -> str:  # neither side can close its block
         return TAG.sub("[tag]", (t or "")[:max_chars])
     user = Template(template("judge_pair.txt")).substitute(instruction=clean(instruction), response=clean(response))
-    return json.dumps([{"role": "user", "content": user}], ensure_ascii=False)
+    return [{"role": "user", "content": user}]
 
 
 def parse_score(text: str | None, logprobs_json: str | None) -> tuple[float | None, str | None]:
@@ -44,32 +41,36 @@ def parse_score(text: str | None, logprobs_json: str | None) -> tuple[float | No
     return None, "judge_unparseable"
 
 
-_SCORED = T.StructType([T.StructField("score", T.DoubleType()), T.StructField("reason", T.StringType())])
+@dataclass(frozen=True)
+class PairJudgeTask(LLMTask):
+    """Rows: instruction_id, instruction, output of the valid pairs. Greedy, one token (Sampling.greedy)."""
+
+    max_chars: int = 4000
+
+    parsed_fields = fields([("judge_score", DOUBLE), ("judge_error", STRING)])
+    consumed = ("instruction", "output")
+
+    @classmethod
+    def of(cls, cfg: JudgeConfig, stage: str) -> PairJudgeTask:
+        return cls(stage=stage, sampling=Sampling.greedy(1, cfg.top_logprobs), max_chars=cfg.max_chars)
+
+    def conversations(self, row):
+        yield {}, judge_conversation(row["instruction"], row["output"], self.max_chars)
+
+    def parse(self, text, finish_reason, logprobs, row):
+        score, error = parse_score(text, logprobs)
+        return {"judge_score": score, "judge_error": error}, None  # the score decides, in apply_scores
 
 
-@F.pandas_udf(_SCORED)
-def _parse_score_udf(text, logprobs):
-    import pandas as pd
-
-    parsed = [parse_score(t, lp) for t, lp in zip(text, logprobs, strict=True)]
-    return pd.DataFrame({"score": [p[0] for p in parsed], "reason": [p[1] for p in parsed]})
+def judge_rows(pairs: DataFrame) -> DataFrame:
+    return pairs.where(F.col("drop_reason").isNull()).select("instruction_id", "instruction", "output")
 
 
-def judge_prompts(pairs: DataFrame, model: str, sampling: Sampling, max_chars: int) -> DataFrame:
-    """Valid pairs -> (instruction_id, prompt_hash, conversation)."""
-    conv = F.udf(lambda i, o: judge_conversation(i, o, max_chars), T.StringType())
-    phash = F.udf(lambda c: prompt_hash(model, sampling, json.loads(c)), T.StringType())
-    return (pairs.where(F.col("drop_reason").isNull()).select("instruction_id", "instruction", "output")
-            .withColumn("conversation", conv("instruction", "output"))
-            .withColumn("prompt_hash", phash("conversation")).select("instruction_id", "prompt_hash", "conversation"))
-
-
-def apply_scores(pairs: DataFrame, generated: DataFrame, cfg: JudgeConfig) -> DataFrame:
-    """pairs + judged generations -> pairs with judge_score, judge_error and low scores dropped."""
-    scores = (generated.withColumn("_s", _parse_score_udf(F.col("text"), F.col("logprobs")))
-              .select("instruction_id", F.col("_s.score").alias("judge_score"),
-                      F.col("_s.reason").alias("judge_error"), F.col("prompt_hash").alias("judge_prompt_hash"))
+def apply_scores(pairs: DataFrame, judged: DataFrame, cfg: JudgeConfig) -> DataFrame:
+    """pairs + the judge's parsed answers -> pairs with judge_score, judge_error and low scores dropped."""
+    scores = (judged.select("instruction_id", "judge_score",
+                            F.coalesce("judge_error", "drop_reason").alias("judge_error"),
+                            F.col("prompt_hash").alias("judge_prompt_hash"))
               .dropDuplicates(["instruction_id"]))
-    df = pairs.join(scores, "instruction_id", "left")
-    low = F.when(F.col("judge_score") < cfg.min_score, F.lit("low_judge_score"))
-    return df.withColumn("drop_reason", F.coalesce(F.col("drop_reason"), low))
+    return drop_if(pairs.join(scores, "instruction_id", "left"),
+                   F.when(F.col("judge_score") < cfg.min_score, F.lit("low_judge_score")))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from functools import cache
 from importlib import resources
@@ -10,6 +9,7 @@ from string import Template
 
 from pyspark.sql import types as T
 
+from ..llm.types import Conversation
 from ..prompts import DOC_CLOSE, delimit, template
 from ..prompts.doc_budget import DocBudget, fitted
 from .instruction_rules import POINTS_AT_INPUT, is_request
@@ -55,14 +55,14 @@ OPENING_WORDS = 4  # "not phrased like": the first 4 words of each example
 
 
 def seed_conversation(document: str, tags: dict[str, str], budget: DocBudget | None = None,
-                      style: str = "fanno") -> str:
+                      style: str = "fanno") -> Conversation:
     """FANNO's seed prompt: the paragraph the answerer cannot see, and the three tag definitions as numbered
     criteria. `compact`: a short system prompt plus a one-shot example (kept for tiny models). The document
     is whole where the budget allows (None: always)."""
     return fitted(lambda d: _seed(d, tags, style), [document], budget)
 
 
-def _seed(document: str, tags: dict[str, str], style: str) -> str:
+def _seed(document: str, tags: dict[str, str], style: str) -> Conversation:
     if style == "compact":
         return _compact_seed(document, tags)
     from .tags import DIFFICULTY_DEFINITIONS, STYLE_DEFINITIONS, TASK_DEFINITIONS
@@ -70,7 +70,7 @@ def _seed(document: str, tags: dict[str, str], style: str) -> str:
     user = Template(template("fanno_seed.txt")).substitute(
         document=delimit(document), difficulty_definition=DIFFICULTY_DEFINITIONS[tags["difficulty"]],
         style_definition=STYLE_DEFINITIONS[tags["style"]], task_definition=TASK_DEFINITIONS[tags["task_type"]])
-    return json.dumps([{"role": "user", "content": user}], ensure_ascii=False)
+    return [{"role": "user", "content": user}]
 
 
 def cut_words(text: str, n: int) -> str:
@@ -79,13 +79,13 @@ def cut_words(text: str, n: int) -> str:
 
 
 def augment_conversation(document: str, examples: list[str], tags: dict[str, str], budget: DocBudget | None = None,
-                         style: str = "fanno") -> str:
+                         style: str = "fanno") -> Conversation:
     """FANNO's "think different" prompt: the UCB's few-shots as counterexamples (each cut to 100 words
     here, never in the pool), the paragraph, and the rules, ending with their first words to avoid."""
     return fitted(lambda d: _augment(d, examples, tags, style), [document], budget)
 
 
-def _augment(document: str, examples: list[str], tags: dict[str, str], style: str) -> str:
+def _augment(document: str, examples: list[str], tags: dict[str, str], style: str) -> Conversation:
     if style == "compact":
         return _compact_augment(document, examples, tags)
     from .tags import AUGMENT_STYLE_RULES
@@ -95,7 +95,7 @@ def _augment(document: str, examples: list[str], tags: dict[str, str], style: st
         examples="\n".join(f"{i + 1}. {e}" for i, e in enumerate(shots)),
         document=delimit(document), style_rule=AUGMENT_STYLE_RULES[tags["style"]],
         openings="\n".join(f'   - "{" ".join(e.split()[:OPENING_WORDS])}"' for e in shots))
-    return json.dumps([{"role": "user", "content": user}], ensure_ascii=False)
+    return [{"role": "user", "content": user}]
 
 
 def request_text(instruction: str, input_text: str | None) -> str:
@@ -103,32 +103,32 @@ def request_text(instruction: str, input_text: str | None) -> str:
     return f"{instruction}\n{input_text}" if input_text else instruction
 
 
-def respond_conversation(instruction: str, input_text: str | None = None, style: str = "fanno") -> str:
+def respond_conversation(instruction: str, input_text: str | None = None, style: str = "fanno") -> Conversation:
     system = template("fanno_respond_system.txt" if style == "fanno" else "compact_respond_system.txt")
     conv = [{"role": "system", "content": system}, {"role": "user", "content": request_text(instruction, input_text)}]
-    return json.dumps(conv, ensure_ascii=False)
+    return conv
 
 
 def respond_rag_conversation(instruction: str, document: str | None, neighbour: str | None,
                              budget: DocBudget | None = None, input_text: str | None = None,
-                             style: str = "fanno") -> str:
+                             style: str = "fanno") -> Conversation:
     """RAG mode: the instruction's own document plus its nearest neighbour (when it has one), delimited; the
     two share the budget (a short one leaves its spare to the other)."""
     return fitted(lambda d, n: _rag(instruction, d, n, input_text, style), [document, neighbour], budget)
 
 
-def _rag(instruction: str, document: str | None, neighbour: str | None, input_text: str | None, style: str) -> str:
+def _rag(instruction: str, document: str | None, neighbour: str | None, input_text: str | None, style: str) -> Conversation:
     docs = "\n".join(f"<document>\n{delimit(d)}\n</document>" for d in (document, neighbour) if d is not None)
     name = "fanno_respond_rag_user.txt" if style == "fanno" else "compact_respond_rag_user.txt"
     user = Template(template(name)).substitute(documents=docs, instruction=request_text(instruction, input_text))
     system = template("fanno_respond_system.txt" if style == "fanno" else "compact_respond_system.txt")
-    return json.dumps([{"role": "system", "content": system}, {"role": "user", "content": user}], ensure_ascii=False)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 COMPACT_STYLE_HINTS = {"command": "an imperative command (e.g. 'Explain ...')", "question": "a direct question"}
 
 
-def _compact_seed(document: str, tags: dict[str, str]) -> str:
+def _compact_seed(document: str, tags: dict[str, str]) -> Conversation:
     user = Template(template("compact_seed_user.txt"))
     example = user.substitute(document=template("compact_seed_example_document.txt"),
                               task_type="closed-book question answering", difficulty="critical thinking",
@@ -141,16 +141,16 @@ def _compact_seed(document: str, tags: dict[str, str]) -> str:
                                                     task_type=tags["task_type"], difficulty=tags["difficulty"],
                                                     style_hint=COMPACT_STYLE_HINTS[tags["style"]])},
     ]
-    return json.dumps(conv, ensure_ascii=False)
+    return conv
 
 
-def _compact_augment(document: str, examples: list[str], tags: dict[str, str]) -> str:
+def _compact_augment(document: str, examples: list[str], tags: dict[str, str]) -> Conversation:
     shots = "\n".join(f"{i + 1}. {cut_words(e, FEWSHOT_WORDS)}" for i, e in enumerate(examples))
     user = Template(template("compact_augment_user.txt")).substitute(
         document=delimit(document), examples=shots, task_type=tags["task_type"],
         style_hint=COMPACT_STYLE_HINTS[tags["style"]])
     conv = [{"role": "system", "content": template("compact_system.txt")}, {"role": "user", "content": user}]
-    return json.dumps(conv, ensure_ascii=False)
+    return conv
 
 
 LABEL = re.compile(r"^\s*(?:\*\*)?\s*(?:new\s+)?(?:instruction|question|task|command|prompt|query|q)"

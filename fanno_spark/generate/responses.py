@@ -1,61 +1,61 @@
-"""Responses: prompts for the direct and the RAG mode (document + nearest neighbour), and the parser."""
+"""Responses as one LLM task: the direct mode (the instruction, its input below it, as FANNO's q2a) and the
+RAG mode (the instruction with its document and that document's nearest neighbour), and the parser."""
 
 from __future__ import annotations
 
-import pandas as pd
+from dataclasses import dataclass
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from ..llm.engine import Sampling
+from ..llm.task import STRING, LLMTask, fields
 from ..prompts.doc_budget import DocBudget
 from . import prompts
-from .instruction_prompts import prompt_key
 
 
-@F.pandas_udf(prompts.PARSED)
-def _parse_response_udf(text: pd.Series, finish: pd.Series) -> pd.DataFrame:
-    parsed = [prompts.parse_response(t, f) for t, f in zip(text, finish, strict=True)]
-    return pd.DataFrame({"value": [p[0] for p in parsed], "reason": [p[1] for p in parsed]})
+@dataclass(frozen=True)
+class ResponseTask(LLMTask):
+    """Rows: kept instructions (+ _doc, _nb in RAG mode: see rag_rows)."""
+
+    rag: bool = False
+    budget: DocBudget | None = None
+    style: str = "fanno"
+
+    parsed_fields = fields([("output", STRING)])
+    consumed = ("_doc", "_nb")
+
+    def conversations(self, row):
+        if self.rag:
+            yield {}, prompts.respond_rag_conversation(row["instruction"], row["_doc"], row["_nb"], self.budget,
+                                                       row.get("input"), self.style)
+        else:
+            yield {}, prompts.respond_conversation(row["instruction"], row.get("input"), self.style)
+
+    def parse(self, text, finish_reason, logprobs, row):
+        output, reason = prompts.parse_response(text, finish_reason)
+        return {"output": output}, reason
 
 
-def _input_col(df: DataFrame):
-    return F.col("input") if "input" in df.columns else F.lit(None).cast("string")
+def direct_rows(instructions: DataFrame) -> DataFrame:
+    return instructions.withColumn("rag_neighbour_id", F.lit(None).cast("string"))
 
 
-def response_prompts(instructions: DataFrame, model: str, sampling: Sampling, style: str = "fanno") -> DataFrame:
-    """Direct mode: the instruction (with its input below it, as FANNO's q2a)."""
-    conv = F.udf(lambda i, x: prompts.respond_conversation(i, x, style), T.StringType())
-    phash = F.udf(lambda c: prompt_key(model, sampling, c), T.StringType())
-    return instructions.withColumn("conversation", conv("instruction", _input_col(instructions))).withColumn(
-        "prompt_hash", phash("conversation"))
-
-
-def rag_response_prompts(instructions: DataFrame, docs: DataFrame, neighbours: DataFrame, model: str,
-                         sampling: Sampling, budget: DocBudget | None, style: str = "fanno") -> DataFrame:
-    """RAG mode: instruction + its document + that document's nearest neighbour from the similarity
-    graph. docs(id, text) must hold every kept document (a neighbour need not be a selected one);
-    `rag_neighbour_id` records which neighbour was used (null: the document has no edge)."""
+def rag_rows(instructions: DataFrame, docs: DataFrame, neighbours: DataFrame) -> DataFrame:
+    """instructions + _doc (their document) and _nb (its nearest neighbour in the similarity graph). docs(id,
+    text) must hold every kept document (a neighbour need not be a selected one); `rag_neighbour_id` records
+    which neighbour was used (null: the document has no edge)."""
     texts = docs.select("id", "text")
-    ctx = (instructions
-           .join(neighbours.select(F.col("id").alias("doc_id"), F.col("neighbour_id").alias("rag_neighbour_id")),
-                 "doc_id", "left")
-           .join(texts.select(F.col("id").alias("doc_id"), F.col("text").alias("_doc")), "doc_id", "left")
-           .join(texts.select(F.col("id").alias("rag_neighbour_id"), F.col("text").alias("_nb")),
-                 "rag_neighbour_id", "left"))
-    conv = F.udf(lambda i, x, d, n: prompts.respond_rag_conversation(i, d, n, budget, x, style),
-                 T.StringType())
-    phash = F.udf(lambda c: prompt_key(model, sampling, c), T.StringType())
-    return (ctx.withColumn("conversation", conv("instruction", _input_col(ctx), "_doc", "_nb")).drop("_doc", "_nb")
-            .withColumn("prompt_hash", phash("conversation")))
+    return (instructions
+            .join(neighbours.select(F.col("id").alias("doc_id"), F.col("neighbour_id").alias("rag_neighbour_id")),
+                  "doc_id", "left")
+            .join(texts.select(F.col("id").alias("doc_id"), F.col("text").alias("_doc")), "doc_id", "left")
+            .join(texts.select(F.col("id").alias("rag_neighbour_id"), F.col("text").alias("_nb")),
+                  "rag_neighbour_id", "left"))
 
 
-def parse_responses(generated: DataFrame) -> DataFrame:
-    return (generated.withColumn("_p", _parse_response_udf(F.col("text"), F.col("finish_reason")))
-            .withColumn("output", F.col("_p.value"))
-            .withColumn("drop_reason", F.coalesce(F.when(F.col("text").isNull(), F.lit("no_generation")),
-                                                  F.col("_p.reason")))
-            .withColumnRenamed("text", "raw_response_text")
+def as_pairs(parsed: DataFrame) -> DataFrame:
+    """The parsed answers under the pair's column names."""
+    return (parsed.withColumnRenamed("text", "raw_response_text")
             .withColumnRenamed("prompt_hash", "response_prompt_hash")
             .withColumnRenamed("completion_tokens", "response_tokens")
-            .drop("_p", "conversation", "prompt_tokens"))
+            .drop("conversation", "prompt_tokens"))

@@ -14,7 +14,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .engine import Conversation, EngineSpec, Generation, Sampling
+from .types import Conversation, EngineSpec, Generation, Sampling
 
 log = logging.getLogger("fanno_spark.server_engine")
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}

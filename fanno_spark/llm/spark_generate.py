@@ -10,19 +10,20 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
 from pyspark import StorageLevel
+from pyspark.accumulators import Accumulator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ..fs import FileSystem
 from ..resources import llm_worker_pool, map_in_pandas_with_profile, resource_profile
-from .engine import EngineSpec, Sampling, make_engine
+from .registry import make_engine
+from .types import EngineSpec, Sampling
 
 log = logging.getLogger("fanno_spark")
 _ENGINES: dict[EngineSpec, object] = {}  # one engine per Python worker, reused across tasks
@@ -34,20 +35,22 @@ CACHE_SCHEMA = ("prompt_hash string, text string, finish_reason string, "
                 "prompt_tokens long, completion_tokens long, stage string, logprobs string, dtype string")
 
 
-def worker_engine(spec: EngineSpec):
+def worker_engine(spec: EngineSpec, loads: Accumulator | None = None):
+    """The worker's engine for this spec, loaded on first use; each load counts in `loads` (the stage's
+    llm_engine_loads metric: more than one per executor means engines are being rebuilt)."""
     if spec not in _ENGINES:
         start = time.perf_counter()
         engine = make_engine(spec)
         engine.load()
         _ENGINES[spec] = engine
-        # one line per load on the worker's stderr: the tests count them (one engine per executor)
-        print(f"fanno-spark engine loaded: {spec.kind} {spec.model} in {time.perf_counter() - start:.1f}s "
-              f"(pool {os.environ.get('FANNO_WORKER_POOL', 'default')}, pid {os.getpid()})", file=sys.stderr,
-              flush=True)
+        if loads is not None:
+            loads.add(1)
+        log.info("engine loaded: %s %s in %.1fs (pool %s, pid %d)", spec.kind, spec.model,
+                 time.perf_counter() - start, os.environ.get("FANNO_WORKER_POOL", "default"), os.getpid())
     return _ENGINES[spec]
 
 
-def _generate_partitions(spec: EngineSpec, sampling: Sampling, batch_size: int, stage: str):
+def _generate_partitions(spec: EngineSpec, sampling: Sampling, batch_size: int, stage: str, loads: Accumulator):
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         engine = None
         for pdf in batches:
@@ -55,7 +58,7 @@ def _generate_partitions(spec: EngineSpec, sampling: Sampling, batch_size: int, 
                 chunk = pdf.iloc[start:start + batch_size]
                 if chunk.empty:
                     continue
-                engine = engine or worker_engine(spec)
+                engine = engine or worker_engine(spec, loads)
                 gens = engine.generate([json.loads(c) for c in chunk["conversation"]], sampling)
                 yield pd.DataFrame({
                     "prompt_hash": chunk["prompt_hash"].to_numpy(),
@@ -77,6 +80,7 @@ class LLMStats:
     sent: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    engine_loads: int = 0  # engines built for this stage (0 when every worker had one already)
     dtypes: tuple[str, ...] = ()  # the precisions the engines that answered this stage ran in
 
     def as_metrics(self, stage: str) -> dict[str, float]:
@@ -105,7 +109,8 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
     stats = LLMStats(prompts=unique.count(), sent=missing.count())
     stats.cached = stats.prompts - stats.sent
     chunks = max(1, math.ceil(stats.sent / commit_every))
-    fn = _generate_partitions(spec, sampling, batch_size, stage)
+    loads = spark.sparkContext.accumulator(0)
+    fn = _generate_partitions(spec, sampling, batch_size, stage, loads)
     for i in range(chunks if stats.sent else 0):
         part = missing if chunks == 1 else missing.where(F.pmod(F.xxhash64("prompt_hash"), F.lit(chunks)) == i)
         with llm_worker_pool(spark.sparkContext):
@@ -120,6 +125,7 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
         if chunks > 1:
             log.info("[%s] LLM answers committed to the cache: chunk %d/%d", stage, i + 1, chunks)
     missing.unpersist()
+    stats.engine_loads = loads.value
     cache = spark.read.schema(CACHE_SCHEMA).parquet(cache_path).dropDuplicates(["prompt_hash"])
     cols = [c for c in cache.columns if c not in ("stage", "dtype") and (c != "logprobs" or sampling.logprobs)]
     # token sums and the engines' dtypes in one job, over the answers this stage paid for

@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ..config import DedupConfig
+from ..decide import drop_if
 
 
 def near_duplicate_pairs(docs: DataFrame, cfg: DedupConfig) -> DataFrame:
@@ -41,5 +42,4 @@ def mark_near_duplicates(decided: DataFrame, cfg: DedupConfig) -> DataFrame:
     pairs = near_duplicate_pairs(candidates, cfg)
     first = pairs.groupBy(F.col("dst").alias("id")).agg(F.min("src").alias("near_duplicate_of"))
     out = decided.join(first, "id", "left")
-    return out.withColumn("drop_reason", F.coalesce(
-        "drop_reason", F.when(F.col("near_duplicate_of").isNotNull(), F.lit("near_duplicate"))))
+    return drop_if(out, F.when(F.col("near_duplicate_of").isNotNull(), F.lit("near_duplicate")))

@@ -8,34 +8,27 @@ A document whose answer has neither token among the top-k gets a null score: kep
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from dataclasses import dataclass
 from string import Template
 
-import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from ..config import DocJudgeConfig
-from ..llm.engine import Sampling, prompt_hash, token_mass
+from ..decide import drop_if
+from ..llm.task import DOUBLE, STRING, LLMTask, fields
+from ..llm.types import Conversation, Sampling, token_mass
 from ..prompts import delimit, template
 from ..prompts.doc_budget import DocBudget, fitted
 
 JUDGES = {"quality": "judge_quality.txt", "ad": "judge_ad.txt"}
 YES, NO = ("1", "yes"), ("0", "no")
-PROMPT_SCHEMA = "id string, judge string, prompt_hash string, conversation string"
 
 
-def judge_sampling(cfg: DocJudgeConfig) -> Sampling:
-    """Greedy, one token, top-k log-probabilities: the judge reads a distribution, not a sample."""
-    return Sampling(max_tokens=1, temperature=0.0, top_p=1.0, seed=0, logprobs=cfg.top_logprobs)
-
-
-def judge_conversation(kind: str, document: str, budget: DocBudget | None = None) -> str:
-    def build(doc: str) -> str:
+def judge_conversation(kind: str, document: str, budget: DocBudget | None = None) -> Conversation:
+    def build(doc: str) -> Conversation:
         user = Template(template(JUDGES[kind])).substitute(document=delimit(doc))
-        return json.dumps([{"role": "user", "content": user}], ensure_ascii=False)
+        return [{"role": "user", "content": user}]
     return fitted(build, [document], budget)
 
 
@@ -46,37 +39,41 @@ def yes_probability(logprobs_json: str | None) -> float | None:
     return yes / (yes + no) if yes + no > 0 else None
 
 
-def judge_prompts(docs: DataFrame, model: str, sampling: Sampling, budget: DocBudget | None) -> DataFrame:
-    """docs(id, text) -> one row per (document, judge) with its conversation and cache key."""
+@dataclass(frozen=True)
+class DocJudgeTask(LLMTask):
+    """Rows: id, text of the documents the rules kept; two prompts each (quality, advertisement). Greedy, one
+    token, top-k log-probabilities (Sampling.greedy): the judge reads a distribution, not a sample."""
 
-    def build(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for pdf in batches:
-            rows = []
-            for doc in pdf.itertuples(index=False):
-                for kind in JUDGES:
-                    conv = judge_conversation(kind, doc.text, budget)
-                    rows.append((doc.id, kind, prompt_hash(model, sampling, json.loads(conv)), conv))
-            yield pd.DataFrame(rows, columns=["id", "judge", "prompt_hash", "conversation"])
+    budget: DocBudget | None = None
 
-    return docs.select("id", "text").mapInPandas(build, PROMPT_SCHEMA)
+    prompt_fields = fields([("judge", STRING)])
+    parsed_fields = fields([("p_yes", DOUBLE)])
+    consumed = ("text",)
 
+    @classmethod
+    def of(cls, cfg: DocJudgeConfig, stage: str, llm, tokenizer: str | None) -> DocJudgeTask:
+        """`llm`: the run's llm section (the context the document must fit), `tokenizer`: the model's folder."""
+        sampling = Sampling.greedy(1, cfg.top_logprobs)
+        return cls(stage=stage, sampling=sampling,
+                   budget=DocBudget.of(llm, tokenizer, sampling.max_tokens, cfg.max_doc_tokens))
 
-@F.pandas_udf(T.DoubleType())
-def _yes_probability_udf(logprobs: pd.Series) -> pd.Series:
-    return pd.Series([yes_probability(v) for v in logprobs], dtype="float64")
+    def conversations(self, row):
+        for kind in JUDGES:
+            yield {"judge": kind}, judge_conversation(kind, row["text"], self.budget)
+
+    def parse(self, text, finish_reason, logprobs, row):
+        return {"p_yes": yes_probability(logprobs)}, None  # a null score never drops (decide)
 
 
 def judge_scores(generated: DataFrame) -> DataFrame:
-    """generated judge prompts (id, judge, logprobs) -> id, judge_quality, judge_ad."""
-    scored = generated.withColumn("p_yes", _yes_probability_udf(F.col("logprobs")))
-    return scored.groupBy("id").agg(*[F.max(F.when(F.col("judge") == k, F.col("p_yes"))).alias(f"judge_{k}")
+    """parsed judge answers (id, judge, p_yes) -> id, judge_quality, judge_ad."""
+    return generated.groupBy("id").agg(*[F.max(F.when(F.col("judge") == k, F.col("p_yes"))).alias(f"judge_{k}")
                                       for k in JUDGES])
 
 
 def decide(docs: DataFrame, scores: DataFrame, cfg: DocJudgeConfig) -> DataFrame:
     """Adds judge_quality / judge_ad and drops (reason llm_low_quality, llm_advertisement) rows that
     earlier rules kept. Null scores never drop a document."""
-    df = docs.join(scores, "id", "left")
-    reason = (F.when(F.col("judge_quality") < cfg.min_quality, F.lit("llm_low_quality"))
-              .when(F.col("judge_ad") >= cfg.max_advertisement, F.lit("llm_advertisement")))
-    return df.withColumn("drop_reason", F.coalesce(F.col("drop_reason"), reason))
+    return drop_if(docs.join(scores, "id", "left"),
+                   F.when(F.col("judge_quality") < cfg.min_quality, F.lit("llm_low_quality")),
+                   F.when(F.col("judge_ad") >= cfg.max_advertisement, F.lit("llm_advertisement")))

@@ -5,7 +5,6 @@ share is cut at a token boundary (never mid-character), and the prompt says noth
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -33,6 +32,13 @@ class DocBudget:
     reserve: int  # the stage's max_tokens
     cap: int | None = None  # llm.max_doc_tokens: at most this many tokens per document; None: whatever fits
 
+    @classmethod
+    def of(cls, llm, tokenizer: str | None, max_tokens: int, cap: int | None = None) -> DocBudget:
+        """A stage's budget: the `llm` section's context less the stage's max_tokens; its cap, else
+        llm.max_doc_tokens."""
+        return cls(tokenizer=tokenizer, context=llm.max_model_len, reserve=max_tokens,
+                   cap=cap if cap is not None else llm.max_doc_tokens)
+
     def count(self, text: str) -> int:
         tok = _tokenizer(self.tokenizer) if self.tokenizer else None
         if tok is None:
@@ -51,18 +57,17 @@ class DocBudget:
             return text
         return text[:enc["offset_mapping"][tokens - 1][1]]
 
-    def conversation_tokens(self, conversation_json: str) -> int:
+    def conversation_tokens(self, messages: list[dict[str, str]]) -> int:
         """As the engine will see it: through the model's chat template (which may add a default system
         prompt), else the contents plus an allowance per message."""
-        messages = json.loads(conversation_json)
         tok = _tokenizer(self.tokenizer) if self.tokenizer else None
         if tok is not None and getattr(tok, "chat_template", None):
             text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             return len(tok(text, add_special_tokens=False)["input_ids"])
         return sum(self.count(m["content"]) + CHAT_TOKENS_PER_MESSAGE for m in messages)
 
-    def fit(self, build: Callable[..., str], documents: list[str | None]) -> str:
-        """build(*documents) -> conversation JSON, with each present document cut to its share of the room the
+    def fit(self, build: Callable[..., list], documents: list[str | None]) -> list:
+        """build(*documents) -> a conversation, with each present document cut to its share of the room the
         rest of the prompt leaves; a document that needs less than its share leaves the rest to the others."""
         empty = build(*["" if d else d for d in documents])
         room = self.context - self.reserve - MARGIN - self.conversation_tokens(empty)
@@ -78,5 +83,5 @@ class DocBudget:
         return build(*[self.cut(d, share[i]) if i in share else d for i, d in enumerate(documents)])
 
 
-def fitted(build: Callable[..., str], documents: list[str | None], budget: DocBudget | None) -> str:
+def fitted(build: Callable[..., list], documents: list[str | None], budget: DocBudget | None) -> list:
     return build(*documents) if budget is None else budget.fit(build, documents)

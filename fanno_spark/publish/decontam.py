@@ -16,6 +16,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ..config import DecontamConfig
+from ..decide import drop_if
 from ..fs import FileSystem
 from ..io.readers import InputError
 
@@ -124,10 +125,7 @@ def mark_contaminated(df: DataFrame, key: str, columns: tuple[str, ...], grams: 
     hits = (text_grams(alive, key, columns, lengths).join(F.broadcast(grams), "gram")
             .groupBy(key).agg(F.min(F.struct("benchmark", "bench_row")).alias("b"))
             .select(key, F.concat_ws(":", "b.benchmark", F.col("b.bench_row").cast("string")).alias("contaminated_by")))
-    out = df.join(hits, key, "left")
-    reason = F.col("drop_reason") if "drop_reason" in df.columns else F.lit(None).cast("string")
-    return out.withColumn("drop_reason", F.when(reason.isNull() & F.col("contaminated_by").isNotNull(),
-                                                F.lit("contaminated")).otherwise(reason))
+    return drop_if(df.join(hits, key, "left"), F.when(F.col("contaminated_by").isNotNull(), F.lit("contaminated")))
 
 
 def per_benchmark(marked: DataFrame) -> dict[str, int]:

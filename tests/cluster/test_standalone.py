@@ -125,5 +125,5 @@ def test_spark_submit_to_standalone_cluster(cluster, tmp_path):
     executor_logs = list((logs / "work").rglob("stderr"))
     assert executor_logs and any("Running task" in f.read_text(errors="replace") for f in executor_logs)
     # one engine on the cluster: the LLM task's worker comes from the executors' LLM pool of Python workers
-    assert sum(f.read_text(errors="replace").count("fanno-spark engine loaded: vllm") for f in executor_logs) == 1
+    assert metrics["llm.engine_loads"] == 1 and metrics["instructions_r0.llm_engine_loads"] == 1
     shutil.rmtree(out / "_checkpoints", ignore_errors=True)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from cli_runner import run_cli
 
-from fanno_spark.publish.pii import PLACEHOLDERS
+from fanno_spark.text.pii import PLACEHOLDERS
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

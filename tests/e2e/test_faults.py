@@ -19,7 +19,7 @@ from cli_runner import run_cli
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-BASE = ["--config", "conf/local.yaml", "--set", "llm.engine=fake", "--set", "llm.model=fake",
+BASE = ["--config", "conf/local.yaml", "--set", "llm.engine=fanno_doubles:FakeEngine", "--set", "llm.model=fake",
         "--set", "input.max_docs=80", "--set", "sample.max_docs=12", "--set", "seeds.docs=4",
         "--set", "tags.prompts_per_doc=2", "--set", "augment.window=4", "--set", "augment.rounds=1",
         "--set", "llm.batch_size=2", "--set", "report.enabled=false"]

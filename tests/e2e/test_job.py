@@ -75,7 +75,7 @@ def job(tmp_path_factory):
     assert proc.stderr.count("fanno-spark worker daemon: vllm imported") == 1  # once per job, not per worker
     # the LLM stages keep to their own Python worker: one engine for the job (it loaded twice in a shared
     # pool, ~30 s each, as the other stages' workers took turns)
-    assert proc.stderr.count("fanno-spark engine loaded: vllm") == 1, proc.stderr[-3000:]
+    assert json.loads((out / "metrics.json").read_text())["llm.engine_loads"] == 1, proc.stderr[-3000:]
     return out, proc.stdout
 
 

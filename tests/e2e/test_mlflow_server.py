@@ -22,7 +22,7 @@ from PIL import Image
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 PLANTED_PII = " Reach me at jane.doe@example.com or (555) 123-4567; card 4111 1111 1111 1111, host 203.0.113.7."
-SMALL = ["llm.engine=fake", "llm.model=fake", "input.max_docs=60", "sample.max_docs=4", "seeds.docs=2",
+SMALL = ["llm.engine=fanno_doubles:FakeEngine", "llm.model=fake", "input.max_docs=60", "sample.max_docs=4", "seeds.docs=2",
          "tags.prompts_per_doc=2", "augment.window=2", "augment.rounds=1", "spark.master=local[2]"]
 
 
@@ -97,7 +97,7 @@ def test_runs_on_a_real_server_and_the_comparison_notebook(server, tmp_path):
         # one worker daemon for the whole job, MiniLM's libraries imported in it once (spark.preload: auto)
         assert proc.stderr.count("fanno-spark worker daemon: torch imported") == 1, proc.stderr[-2000:]
         # the LLM stages' own pool of Python workers: one engine for the whole job, though local[2]
-        assert proc.stderr.count("fanno-spark engine loaded: fake") == 1, proc.stderr[-2000:]
+        assert json.loads((out / "metrics.json").read_text())["llm.engine_loads"] == 1, proc.stderr[-2000:]
         runs[name] = (proc.stdout.split("mlflow run: ")[1].split()[0], out)
     assert not (tmp_path / "greedy" / "mlflow.db").exists()  # nothing fell back to the embedded store
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from vllm_server import start_vllm_server
 
-from fanno_spark.llm.engine import EngineSpec, Sampling
 from fanno_spark.llm.model_store import DEFAULT_MODEL, resolve_model
 from fanno_spark.llm.server_engine import OpenAIServerEngine
-from fanno_spark.llm.vllm_server import start_vllm_server
+from fanno_spark.llm.types import EngineSpec, Sampling
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,8 +2,9 @@
 
 import pytest
 
-from fanno_spark.llm.engine import EngineSpec, Sampling, make_engine
 from fanno_spark.llm.model_store import DEFAULT_MODEL, resolve_model
+from fanno_spark.llm.registry import make_engine
+from fanno_spark.llm.types import EngineSpec, Sampling
 from fanno_spark.spark_env import apply_env_defaults
 
 pytestmark = pytest.mark.e2e

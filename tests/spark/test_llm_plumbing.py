@@ -3,27 +3,33 @@
 import json
 
 import pytest
+from fanno_doubles import FAKE
 from pyspark.sql import functions as F
 
 from fanno_spark.config import FilterConfig
 from fanno_spark.fs import LocalFS
-from fanno_spark.generate import instruction_filter, instruction_prompts, responses
-from fanno_spark.llm.engine import EngineSpec, Sampling
+from fanno_spark.generate import instruction_filter, responses
+from fanno_spark.generate.instruction_tasks import AugmentTask, SeedTask
 from fanno_spark.llm.spark_generate import generate_cached
+from fanno_spark.llm.stage import LLMRun, build_prompts, parse_answers, run_task
+from fanno_spark.llm.types import EngineSpec, Sampling, prompt_hash
 
 pytestmark = pytest.mark.spark
-SPEC = EngineSpec(kind="fake", model="fake")
+SPEC = EngineSpec(kind=FAKE, model="fake")
 
 
 def docs(spark, n):
     return spark.createDataFrame([(f"doc{i}", f"Document {i} says the sky is blue number {i}.", f"c{i % 2}")
-                                  for i in range(n)], "id string, text string, community string")
+                                  for i in range(n)], "doc_id string, text string, community string")
+
+
+def seed_task(sampling, per_doc, stage="instructions_r0"):
+    return SeedTask(stage, sampling, FilterConfig(), 0, None, prompts_per_doc=per_doc)
 
 
 def test_cache_sends_only_missing_prompts(spark, tmp_path):
     sampling = Sampling(max_tokens=16)
-    prompts = instruction_prompts.seed_prompts(docs(spark, 6), "fake", sampling, prompts_per_doc=2, seed=0,
-                                               budget=None)
+    prompts = build_prompts(docs(spark, 6), seed_task(sampling, 2), "fake")
     out, stats = generate_cached(spark, prompts.limit(4), SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "s1")
     assert stats.sent == 4 and stats.cached == 0 and out.where(F.col("text").isNull()).count() == 0
     out, stats = generate_cached(spark, prompts, SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "s1")
@@ -36,23 +42,50 @@ def test_cache_sends_only_missing_prompts(spark, tmp_path):
 
 
 def test_seed_prompts_carry_tags_and_distinct_hashes(spark):
-    prompts = instruction_prompts.seed_prompts(docs(spark, 5), "fake", Sampling(max_tokens=8), 3, 0, None).collect()
+    prompts = build_prompts(docs(spark, 5), seed_task(Sampling(max_tokens=8), 3), "fake").collect()
     assert len(prompts) == 15 and len({p["prompt_hash"] for p in prompts}) == 15
     assert all(p["task_type"] and p["difficulty"] and p["style"] in ("command", "question") for p in prompts)
+    assert "text" not in prompts[0].asDict()  # the document is consumed by the prompt, not copied on
+
+
+def test_the_cache_key_is_the_sampling_the_task_generates_with(spark, tmp_path):
+    """One Sampling object keys the prompt and drives the engine: the cached rows are keyed by the same hash,
+    and a task with other sampling (one more token) pays for every prompt again."""
+    run = LLMRun(spark, SPEC, "fake", str(tmp_path / "cache"), LocalFS())
+    task = seed_task(Sampling(max_tokens=12, temperature=0.5, top_p=0.8, seed=3), 2)
+    parsed, stats, persisted = run_task(run, task, docs(spark, 3))
+    rows = parsed.collect()
+    assert stats.sent == 6 and len(rows) == 6
+    for r in rows:
+        assert r["prompt_hash"] == prompt_hash("fake", task.sampling, json.loads(r["conversation"]))
+    cached = {r["prompt_hash"] for r in spark.read.parquet(str(tmp_path / "cache")).collect()}
+    assert cached == {r["prompt_hash"] for r in rows}
+    persisted.unpersist()
+    other = seed_task(Sampling(max_tokens=13, temperature=0.5, top_p=0.8, seed=3), 2)
+    _, stats, persisted = run_task(run, other, docs(spark, 3))
+    assert (stats.sent, stats.cached) == (6, 0)
+    persisted.unpersist()
+
+
+def test_a_task_row_with_drop_reason_is_refused(spark, tmp_path):
+    run = LLMRun(spark, SPEC, "fake", str(tmp_path / "cache"), LocalFS())
+    with pytest.raises(ValueError, match="must not carry drop_reason"):
+        run_task(run, seed_task(Sampling(max_tokens=4), 1), docs(spark, 2).withColumn("drop_reason", F.lit(None)))
 
 
 @pytest.mark.parametrize("style, stated", [("fanno", {"style"}), ("compact", {"task_type", "style"})])
 def test_augment_prompts_carry_only_the_tags_their_prompt_states(spark, style, stated):
     picks = spark.createDataFrame([(f"doc{i}", ["p1", "p2"], ["Explain tides.", "Why is the sky blue?"]) for i in range(4)],
                                   "doc_id string, fewshot_ids array<string>, fewshot_texts array<string>")
-    rows = instruction_prompts.augment_prompts(docs(spark, 4), picks, "fake", Sampling(max_tokens=8), 1, 0, None,
-                                               style).collect()
+    task = AugmentTask("instructions_r1", Sampling(max_tokens=8), FilterConfig(), 0, None, style, round_no=1)
+    rows = build_prompts(docs(spark, 4).join(picks, "doc_id"), task, "fake").collect()
     assert len(rows) == 4
     for r in rows:
         conv = r["conversation"]
         for tag in ("task_type", "difficulty", "style"):
             assert (r[tag] is not None) == (tag in stated), (tag, r[tag])
         assert r["style"] in ("command", "question") and "Explain tides." in conv
+        assert r["fewshot_ids"] == ["p1", "p2"] and r["fewshot_texts"] == ["Explain tides.", "Why is the sky blue?"]
         assert r["task_type"] is None or r["task_type"] in conv  # a stated tag is in the prompt
 
 
@@ -77,8 +110,9 @@ def test_instruction_filter_reasons_and_pool_dedup(spark):
     pool = spark.createDataFrame([("Summarise how rivers carve canyons over millions of years.",)], "instruction string") \
         .withColumn("input", F.lit("")).withColumn("instruction_id", instruction_filter.instruction_key())
     cfg = FilterConfig(banned_words=("image",))
-    filtered = {r["doc_id"]: r for r in instruction_filter.parse_and_filter_instructions(generated, pool, cfg, 1)
-                .collect()}
+    task = AugmentTask("instructions_r1", Sampling(max_tokens=8), cfg, 0, None, round_no=1)
+    parsed = parse_answers(generated, task)
+    filtered = {r["doc_id"]: r for r in instruction_filter.filter_instructions(parsed, pool, cfg, 1).collect()}
     out = {k: r["drop_reason"] for k, r in filtered.items()}
     assert out == {"d1": None, "d2": "duplicate_in_round", "d3": "banned_keyword", "d4": "too_short",
                    "d5": None, "d6": "duplicate_of_pool", "d7": "no_generation", "d8": None,
@@ -90,7 +124,8 @@ def test_instruction_filter_reasons_and_pool_dedup(spark):
 def test_response_prompt_carries_the_input(spark):
     rows = spark.createDataFrame([("Translate the following sentence into French:", "The cat sleeps."),
                                   ("Explain tides.", "")], "instruction string, input string")
-    convs = [json.loads(r["conversation"]) for r in responses.response_prompts(rows, "fake", Sampling(max_tokens=8))
+    task = responses.ResponseTask("pairs_r0", Sampling(max_tokens=8))
+    convs = [json.loads(r["conversation"]) for r in build_prompts(responses.direct_rows(rows), task, "fake")
              .orderBy("instruction").collect()]
     assert convs[0][-1]["content"] == "Explain tides."
     assert convs[1][-1]["content"] == "Translate the following sentence into French:\nThe cat sleeps."
@@ -107,8 +142,10 @@ def test_rag_prompt_carries_the_nearest_neighbour_document(spark):
     nn = {r["id"]: (r["neighbour_id"], r["neighbour_cosine"]) for r in nearest_neighbours(edges).collect()}
     assert nn == {"a": ("b", 0.91), "b": ("c", 0.95), "c": ("b", 0.95)}
     instr = spark.createDataFrame([("a", "Explain tides."), ("z", "Describe zeta.")], "doc_id string, instruction string")
-    rows = {r["doc_id"]: r for r in responses.rag_response_prompts(instr, kept, nearest_neighbours(edges), "fake",
-                                                              Sampling(max_tokens=8), None).collect()}
+    task = responses.ResponseTask("pairs_r0", Sampling(max_tokens=8), rag=True)
+    rows = {r["doc_id"]: r for r in build_prompts(responses.rag_rows(instr, kept, nearest_neighbours(edges)), task,
+                                                  "fake").collect()}
+    assert "_doc" not in rows["a"].asDict() and "_nb" not in rows["a"].asDict()
     conv_a = rows["a"]["conversation"]
     assert rows["a"]["rag_neighbour_id"] == "b"
     assert "Alpha text about tides." in conv_a and "Beta text about the moon." in conv_a
@@ -125,12 +162,13 @@ def test_pair_judge_scores_drop_low_and_feed_rewards(spark, tmp_path):
         [(f"i{n}", f"Explain topic {n} in two sentences.", f"Topic {n} is about things {n}.", None)
          for n in range(16)] + [("bad", "Broken one.", None, "truncated")],
         "instruction_id string, instruction string, output string, drop_reason string")
-    cfg = JudgeConfig(min_score=3.0)
-    sampling = judge.judge_sampling(cfg)
-    prompts = judge.judge_prompts(pairs, "fake", sampling, 500)
-    assert prompts.count() == 16  # only valid pairs are judged
-    generated, stats = generate_cached(spark, prompts, SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "judged_r0")
-    out = {r["instruction_id"]: r for r in judge.apply_scores(pairs, generated, cfg).collect()}
+    cfg = JudgeConfig(min_score=3.0, max_chars=500)
+    task = judge.PairJudgeTask.of(cfg, "judged_r0")
+    assert task.sampling == Sampling(max_tokens=1, temperature=0.0, top_p=1.0, seed=0, logprobs=cfg.top_logprobs)
+    run = LLMRun(spark, SPEC, "fake", str(tmp_path / "cache"), LocalFS())
+    judged, stats, _ = run_task(run, task, judge.judge_rows(pairs))
+    assert stats.prompts == 16  # only valid pairs are judged
+    out = {r["instruction_id"]: r for r in judge.apply_scores(pairs, judged, cfg).collect()}
     assert out["bad"]["drop_reason"] == "truncated" and out["bad"]["judge_score"] is None
     scores = [out[f"i{n}"]["judge_score"] for n in range(16)]
     assert all(1.0 <= s <= 5.0 for s in scores) and len(set(scores)) > 1

@@ -9,22 +9,29 @@ from fanno_spark.fs import HadoopFS
 from fanno_spark.pipeline import build_plan, run_job
 
 pytestmark = pytest.mark.spark
-SMALL = ["llm.engine=fake", "llm.model=fake", "input.max_docs=40", "sample.max_docs=6", "seeds.docs=2",
+SMALL = ["llm.engine=fanno_doubles:FakeEngine", "llm.model=fake", "input.max_docs=40", "sample.max_docs=6", "seeds.docs=2",
          "tags.prompts_per_doc=3", "augment.window=2", "report.enabled=false", "filter.max_similarity=null"]
 
 
 def _walk(spark, cfg, run_dir, skip=()):
     fs = HadoopFS(spark)
     uri = fs.qualify(str(run_dir))
-    plan = [s.name for s in build_plan(cfg)]
+    stages = build_plan(cfg)
+    plan = [s.name for s in stages]
+
+    def written(i):  # a frame stage's folder, a file stage's marker
+        st = stages[i]
+        return (run_dir / "done" / f"{st.name}.json") if st.files else (run_dir / st.name)
+
     for i, name in enumerate(plan):
         if name in skip:
             continue
         result = run_job(spark, cfg, uri, fs, None, until=name)
-        assert (run_dir / name / "_SUCCESS").exists(), name
+        assert (written(i) if stages[i].files else written(i) / "_SUCCESS").exists(), name
         if i + 1 < len(plan):
-            assert not (run_dir / plan[i + 1]).exists(), (name, plan[i + 1])
+            assert not written(i + 1).exists(), (name, plan[i + 1])
             assert result.final_dir is None
+    assert (run_dir / "export" / "README.md").exists()  # the card, the last stage
     return plan
 
 
@@ -45,5 +52,5 @@ def test_until_every_stage(spark, tmp_path):
     picks = pd.read_parquet(tmp_path / "on" / "ucb_pick_r2")
     assert set(picks["doc_id"]) == docs[2]
     off = [s.name for s in build_plan(load_config("conf/local.yaml", SMALL))]
-    assert "docs_judged" not in off and "judged_r0" not in off and off[-2:] == ["ucb_update_r1", "final"]
+    assert "docs_judged" not in off and "judged_r0" not in off and off[-4:] == ["ucb_update_r1", "final", "export", "card"]
     assert [n for n in plan_on if n in off] == off  # the same order, the judges taken out

@@ -1,6 +1,5 @@
 """Filters on crafted documents that must pass and must fail; dedup; the similarity graph; LPA."""
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -62,10 +61,10 @@ def test_heuristics_pass_prose_and_fail_crafted_junk(spark):
 def test_thresholds_come_from_config(spark):
     code = GOOD + " Use it like this: with open(path) as fh: data = {k: v for k, v in pairs}."
     assert [r["drop_reason"] for r in scored(spark, [code])] == [None]  # C4's curly rule is off by default
-    strict = dataclasses.replace(PrescreenConfig(), filter_curly_bracket=True)
+    strict = PrescreenConfig().model_copy(update={"filter_curly_bracket": True})
     assert [r["drop_reason"] for r in scored(spark, [code], strict)] == ["curly_bracket"]
     german = "Die Bibliothek bietet eine einfache Möglichkeit, Dateien zu lesen und zu schreiben. " * 8
-    anylang = dataclasses.replace(PrescreenConfig(), languages=(), min_words=5)
+    anylang = PrescreenConfig().model_copy(update={"languages": (), "min_words": 5})
     row = scored(spark, [german], anylang)[0]
     assert row["language"] == "de" and row["drop_reason"] != "language"
 
@@ -119,8 +118,8 @@ def test_ivf_edges_match_exact_pairs(spark):
     truth = exact_edges(rows, 0.7)
     assert len(truth) > 50 and got <= truth  # never a pair below the threshold
     assert len(got & truth) / len(truth) >= 0.95  # recall: 8 cells, each pair seen from 3
-    one_cell = {(e["src"], e["dst"]) for e in graph.similarity_edges(vecs, dataclasses.replace(
-        cfg, cell_size=10_000)).collect()}
+    one_cell = {(e["src"], e["dst"]) for e in graph.similarity_edges(vecs, cfg.model_copy(
+        update={"cell_size": 10_000})).collect()}
     assert one_cell == truth  # a single cell is the exact answer
 
 

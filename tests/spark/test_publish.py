@@ -7,7 +7,8 @@ from pyspark.sql import functions as F
 
 from fanno_spark.config import DecontamConfig
 from fanno_spark.fs import LocalFS
-from fanno_spark.publish import decontam, lineage, pii
+from fanno_spark.publish import decontam, lineage
+from fanno_spark.text import pii
 
 pytestmark = pytest.mark.spark
 

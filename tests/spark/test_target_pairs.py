@@ -9,7 +9,7 @@ from fanno_spark.fs import HadoopFS
 from fanno_spark.pipeline import run_job
 
 pytestmark = pytest.mark.spark
-SMALL = ["llm.engine=fake", "llm.model=fake", "input.max_docs=40", "sample.max_docs=6", "seeds.docs=2",
+SMALL = ["llm.engine=fanno_doubles:FakeEngine", "llm.model=fake", "input.max_docs=40", "sample.max_docs=6", "seeds.docs=2",
          "tags.prompts_per_doc=3", "augment.window=2", "augment.rounds=3", "report.enabled=false"]
 
 

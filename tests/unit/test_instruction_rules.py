@@ -2,8 +2,9 @@
 are regression cases (its rule dropped them, this one keeps them)."""
 
 import pytest
+from fanno_reference import fanno_substring_reason
 
-from fanno_spark.generate.instruction_rules import fanno_substring_reason, hard_filter_reason, is_request, letters_below_half
+from fanno_spark.generate.instruction_rules import hard_filter_reason, is_request, letters_below_half
 
 KEEP = [
     "Explain why the known limitations of binary search trees matter for balanced variants.",  # known ~ now

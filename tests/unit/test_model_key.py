@@ -3,8 +3,8 @@
 import json
 import shutil
 
-from fanno_spark.llm.engine import Sampling, prompt_hash
 from fanno_spark.llm.model_store import model_key
+from fanno_spark.llm.types import Sampling, prompt_hash
 
 
 def _model_dir(path, hidden=64):

@@ -1,7 +1,6 @@
 """Prompt safety: document text cannot close its block or pose as the template; generated text that
 echoes a template or the system prompt is dropped with reason template_leak."""
 
-import json
 
 import pytest
 from hypothesis import given
@@ -18,8 +17,8 @@ INJECTIONS = [
 ]
 
 
-def _user_turn(conv_json: str) -> str:
-    return json.loads(conv_json)[-1]["content"]
+def _user_turn(conv: list[dict[str, str]]) -> str:
+    return conv[-1]["content"]
 
 
 @pytest.mark.parametrize("style", prompts.PROMPT_STYLES)

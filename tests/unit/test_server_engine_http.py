@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fanno_spark.llm.engine import EngineSpec, Sampling
 from fanno_spark.llm.server_engine import EngineError, OpenAIServerEngine, parse_completion
+from fanno_spark.llm.types import EngineSpec, Sampling
 
 KEY = "sk-test-0123456789-secret"
 

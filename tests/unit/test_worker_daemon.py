@@ -15,7 +15,7 @@ def test_preload_is_on_for_local_masters_only_unless_asked():
     assert preload_modules(cfg, "local[2]") == {"default": LIBRARIES, "llm": ["vllm"]}
     # a cluster's executors may only have the package through --py-files: Spark's own daemon there
     assert preload_modules(cfg, "spark://h:7077") == {} and preload_modules(cfg, None) == {}
-    on = load_config("conf/local.yaml", ["spark.preload=always", "llm.engine=fake", "llm.model=fake"])
+    on = load_config("conf/local.yaml", ["spark.preload=always", "llm.engine=fanno_doubles:FakeEngine", "llm.model=fake"])
     assert preload_modules(on, "yarn") == {"default": LIBRARIES, "llm": []}  # no vLLM import for another engine
     off = load_config("conf/local.yaml", ["spark.preload=never"])
     assert preload_modules(off, "local[*]") == {}
