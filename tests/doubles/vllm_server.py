@@ -57,7 +57,7 @@ def start_vllm_server(model: str, log_path: Path, served_model: str = "fanno-mod
     """Launch the server and wait for /health. The key (if any) goes to the server via its environment.
     dtype "auto" is resolved for this machine as the in-process engine does (bf16 only on a CPU with native
     bf16: emulated bf16 served SmolLM2-135M at 3-4 tok/s on an AVX2-only CPU)."""
-    from .precision import resolve_here
+    from fanno_spark.llm.precision import resolve_here
 
     port = port or free_port()
     dtype = resolve_here(dtype, f"vllm serve {served_model}")
