@@ -22,6 +22,7 @@ from pathlib import Path
 from pyspark.sql import functions as F
 
 from fanno_spark.config import InputConfig, PrescreenConfig
+from fanno_spark.fs import LocalFS
 from fanno_spark.io.readers import read_corpus
 from fanno_spark.prescreen import heuristics
 
@@ -108,7 +109,7 @@ def spark_decisions(spark, scored: Path) -> dict[str, dict]:
 def time_spark(spark, corpus: Path, out: Path) -> float:
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    docs = read_corpus(spark, InputConfig(path=str(corpus), format="jsonl"))
+    docs = read_corpus(spark, InputConfig(path=str(corpus), format="jsonl"), LocalFS())
     scored = heuristics.score_documents(docs, SAME_THRESHOLDS.tokenizer)
     # the heuristics only (no exact dedup, as on datatrove's side): every document with its scores and reason
     scored.withColumn("drop_reason", heuristics.heuristic_reason(SAME_THRESHOLDS)).write.parquet(str(out))

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from fanno_spark.config import InputConfig, PrescreenConfig
+from fanno_spark.fs import LocalFS
 from fanno_spark.io.readers import read_corpus
 from fanno_spark.prescreen import heuristics, language
 
@@ -28,7 +29,7 @@ def run_spark(spark, corpus: Path, with_language: bool, max_docs: int | None = N
     out = WORK / ("spark-lang" if with_language else "spark")
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    docs = read_corpus(spark, InputConfig(path=str(corpus), format="jsonl", max_docs=max_docs))
+    docs = read_corpus(spark, InputConfig(path=str(corpus), format="jsonl", max_docs=max_docs), LocalFS())
     if with_language:
         docs = language.add_language(docs)
     decided = heuristics.decide(heuristics.score_documents(docs), cfg)

@@ -71,6 +71,16 @@ def summary(metrics: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def _exits() -> tuple[tuple[type[Exception], str, int], ...]:
+    """How each expected failure ends the command: (kind, prefix of its one line, exit code)."""
+    from .io.readers import InputError
+    from .runlock import RunDirLocked
+    from .spark_env import UnsupportedCompute
+
+    return ((ConfigError, "config error", 2), (UnknownStage, "error", 2), (InputError, "input error", 2),
+            (UnsupportedCompute, "error", 2), (RunDirLocked, "error", 2), (NothingToGenerate, "error", 3))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -79,43 +89,20 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(RedactingFilter())
     for noisy in ("py4j", "vllm", "mlflow", "alembic", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    exits = _exits()
     try:
         cfg = load_config(args.config, args.overrides, args.output)
-    except ConfigError as exc:
-        print(f"config error: {redact(str(exc))}", file=sys.stderr)
-        return 2
-    try:
         check_until(cfg, args.until)
-    except UnknownStage as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        from .config import input_on_driver_disk
+        from .io.preflight import check_input
 
-    from .config import input_on_driver_disk
-    from .io.preflight import check_input
-    from .io.readers import InputError
-    from .runlock import RunDirLocked
-    from .spark_env import UnsupportedCompute
-
-    try:
         if input_on_driver_disk(cfg):
             check_input(cfg.input)  # before Spark starts
-    except InputError as exc:
-        print(f"input error: {redact(str(exc))}", file=sys.stderr)
-        return 2
-    try:
         return _run(cfg, args)
-    except UnsupportedCompute as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except RunDirLocked as exc:
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
-        return 2
-    except InputError as exc:
-        print(f"input error: {redact(str(exc))}", file=sys.stderr)
-        return 2
-    except NothingToGenerate as exc:
-        print(f"error: {redact(str(exc))}", file=sys.stderr)
-        return 3
+    except tuple(kind for kind, _, _ in exits) as exc:
+        prefix, code = next((prefix, code) for kind, prefix, code in exits if isinstance(exc, kind))
+        print(f"{prefix}: {redact(str(exc))}", file=sys.stderr)
+        return code
 
 
 def _run(cfg, args) -> int:

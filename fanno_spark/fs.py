@@ -6,10 +6,13 @@ viewfs://, dbfs:/ on Databricks, file://), and a path without a scheme means wha
 the cluster's default filesystem. A library (fsspec, pyarrow.fs) would need its own credentials and
 its own idea of the default filesystem, and could disagree with where Spark writes.
 `LocalFS` is the same interface on the driver's disk, for code that runs before Spark exists.
+Python workers on executors have no JVM gateway: `open_input` is the one place they open a URI, through
+pyarrow's filesystems (HDFS through libhdfs, S3, GCS), for files too large to ship through Spark as rows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -72,18 +75,27 @@ class _TextMixin:
 
     def find(self, uri: str, depth: int = 16) -> list[str]:
         """Every file below uri (or uri itself), skipping names Spark/Hadoop hide ('_', '.')."""
+        return [f for f, _ in self.walk(uri, depth)]
+
+    def walk(self, uri: str, depth: int = 16) -> list[tuple[str, int]]:
+        """(file URI, size) of every file below uri (or uri itself), hidden names ('_', '.') skipped."""
         if not self.is_dir(uri):
-            return [uri] if self.exists(uri) else []
+            return [(uri, next((size for _, _, size, _ in self._self_status(uri)), 0))] if self.exists(uri) else []
         out = []
-        for name, is_dir, _, _ in self.list(uri):
+        for name, is_dir, size, _ in self.list(uri):
             if name.startswith(("_", ".")):
                 continue
             child = join(uri, name)
             if is_dir and depth > 0:
-                out += self.find(child, depth - 1)
+                out += self.walk(child, depth - 1)
             elif not is_dir:
-                out.append(child)
+                out.append((child, size))
         return sorted(out)
+
+    def _self_status(self, uri: str) -> list[tuple[str, bool, int, float]]:
+        """The status of a file itself: its parent's listing entry."""
+        parent, _, name = uri.rstrip("/").rpartition("/")
+        return [s for s in self.list(parent or "/") if s[0] == name]
 
 
 class LocalFS(_TextMixin):
@@ -240,6 +252,21 @@ class HadoopFS(_TextMixin):
 
     def atomic_create(self, uri: str) -> bool:
         return (scheme(self.qualify(uri)) or self.default_scheme()) in ATOMIC_CREATE_SCHEMES
+
+
+@contextlib.contextmanager
+def open_input(uri: str):
+    """A binary stream of uri on an executor (no JVM there): a local path directly, any other URI through
+    pyarrow's filesystems."""
+    if is_local(uri):
+        with open(local_path(uri), "rb") as fh:
+            yield fh
+        return
+    from pyarrow import fs
+
+    filesystem, inner = fs.FileSystem.from_uri(uri)
+    with filesystem.open_input_stream(inner) as fh:
+        yield fh
 
 
 def staging_dir(prefix: str = "fanno-") -> Path:

@@ -80,7 +80,7 @@ def build_plan(cfg: FannoConfig) -> list[Stage]:
     docs_decontam = bool(cfg.decontam.benchmarks and cfg.decontam.documents)
     before_split = "docs_decontaminated" if docs_decontam else rules_out
     plan = [
-        Stage("docs", (), lambda c: read_corpus(c.spark, c.cfg.input), "read the corpus into one schema",
+        Stage("docs", (), lambda c: read_corpus(c.spark, c.cfg.input, c.fs), "read the corpus into one schema",
               after=lineage.log_corpus),
         Stage("docs_scored", ("docs",), pre.score, "heuristic scores, language, exact dedup; drop_reason"),
         Stage("docs_dedup", ("docs_scored",), pre.near_dedup, "MinHash near-duplicates; PII masked"),

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .config import FannoConfig
+from .fs import local_path
 
 GRAPHFRAMES_JAR = "graphframes-0.8.2-spark3.1-s_2.12.jar"
 # What cluster users pass (README, conf/cluster.yaml): the jars of requirements/jars.lock. Spark NLP is a Maven
@@ -70,7 +71,7 @@ def ensure_graphframes_importable(spark) -> None:
     jars = [j for j in spark.conf.get("spark.jars", "").split(",") if "graphframes" in j]
     bundled = JARS_DIR / GRAPHFRAMES_JAR
     for jar in jars + ([str(bundled)] if bundled.is_file() else []):
-        path = jar.removeprefix("file:")
+        path = str(local_path(jar))
         if Path(path).is_file() and path not in sys.path:
             sys.path.append(path)
             try:

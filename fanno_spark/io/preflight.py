@@ -9,7 +9,7 @@ import gzip
 from pathlib import Path
 
 from ..config import InputConfig
-from ..fs import FileSystem
+from ..fs import FileSystem, local_path
 from .readers import InputError, detect_format
 
 PROBE_FILES = 200  # open (and for .gz decompress the start of) at most this many files
@@ -52,8 +52,7 @@ def check_remote_input(cfg: InputConfig, fs: FileSystem) -> None:
 
 
 def check_input(cfg: InputConfig) -> None:
-    path = cfg.path.removeprefix("file://").removeprefix("file:")
-    p = Path(path)
+    p = local_path(cfg.path)
     if not p.exists():
         raise InputError(f"input.path: {p} does not exist" + (" (a broken symlink)" if p.is_symlink() else ""))
     if cfg.format == "auto":

@@ -6,13 +6,15 @@ Every reader keeps what it cannot use as a row with a `read_error` reason, so th
 
 from __future__ import annotations
 
+import gzip
+
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
 from ..config import InputConfig
-from ..fs import FileSystem, HadoopFS, LocalFS
+from ..fs import FileSystem, LocalFS
 from .warc import WARC_SCHEMA, WARC_SUFFIXES, read_warc_files
 
 DOC_COLUMNS = ["id", "url", "text", "source", "read_error", "raw"]
@@ -47,7 +49,7 @@ def detect_format(path: str, fs: FileSystem | None = None) -> str:
     raise InputError(f"input.path: cannot tell the format of {path}; set input.format")
 
 
-def read_jsonl(spark: SparkSession, cfg: InputConfig) -> DataFrame:
+def read_jsonl(spark: SparkSession, cfg: InputConfig, fs: FileSystem) -> DataFrame:
     """JSON Lines (optionally .gz). Broken lines and unusable records are kept with a read_error."""
     raw = (spark.read.text(cfg.path).withColumn("_source", F.input_file_name())
            .withColumn("_pos", F.monotonically_increasing_id()))  # input order, for "first id wins"
@@ -72,10 +74,10 @@ def read_jsonl(spark: SparkSession, cfg: InputConfig) -> DataFrame:
     return parsed.select(
         F.col("j.id").alias("id"), F.col("j.url").alias("url"), F.col("j.text").alias("text"),
         F.col("_source").alias("source"), read_error.alias("read_error"), F.col("value").alias("raw"), "_pos",
-    ).unionByName(empty_files(spark, cfg.path))
+    ).unionByName(empty_files(spark, fs, cfg.path))
 
 
-def read_parquet(spark: SparkSession, cfg: InputConfig) -> DataFrame:
+def read_parquet(spark: SparkSession, cfg: InputConfig, fs: FileSystem) -> DataFrame:
     df = spark.read.parquet(cfg.path)
     fields = {f.name: f.dataType for f in df.schema.fields}
     if cfg.text_column not in fields:
@@ -98,35 +100,27 @@ def read_parquet(spark: SparkSession, cfg: InputConfig) -> DataFrame:
                      read_error.alias("read_error"), F.lit(None).cast("string").alias("raw"), "_pos")
 
 
-def _empty_gzip(jvm, fs, status) -> bool:
-    stream = jvm.java.util.zip.GZIPInputStream(fs.open(status.getPath()))
+def _empty_gzip(fs: FileSystem, uri: str) -> bool:
     try:
-        return stream.read() == -1
-    finally:
-        stream.close()
+        return gzip.decompress(fs.read_bytes(uri)) == b""
+    except (OSError, EOFError):  # a broken member is not empty: the reader counts it
+        return False
 
 
-def empty_files(spark: SparkSession, path: str, suffixes: tuple[str, ...] = ()) -> DataFrame:
+def empty_files(spark: SparkSession, fs: FileSystem, path: str, suffixes: tuple[str, ...] = ()) -> DataFrame:
     """Files without content under path (zero bytes, or a gzip member that inflates to nothing) as reject
     rows: Spark's file sources skip them without a trace."""
-    jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     found = []
-    if fs.exists(hpath):
-        it = fs.listFiles(hpath, True)
-        while it.hasNext():
-            st = it.next()
-            name = st.getPath().toString()
-            base = st.getPath().getName()
-            empty = st.getLen() == 0 or (base.endswith(".gz") and st.getLen() < 64 and _empty_gzip(jvm, fs, st))
-            if empty and not base.startswith((".", "_")) and (not suffixes or base.endswith(suffixes)):
-                found.append((name, None, None, name, "empty_file", None, 0))
+    for uri, size in fs.walk(fs.qualify(path)):
+        base = uri.rsplit("/", 1)[-1]
+        empty = size == 0 or (base.endswith(".gz") and size < 64 and _empty_gzip(fs, uri))
+        if empty and (not suffixes or base.endswith(suffixes)):
+            found.append((uri, None, None, uri, "empty_file", None, 0))
     return spark.createDataFrame(found, "id string, url string, text string, source string, read_error string, "
                                         "raw string, _pos long")
 
 
-def read_text_files(spark: SparkSession, cfg: InputConfig) -> DataFrame:
+def read_text_files(spark: SparkSession, cfg: InputConfig, fs: FileSystem) -> DataFrame:
     """A folder of plain-text files, one document per file, named by its path.
 
     binaryFile (not text/wholetext) so an empty file is still a row, and bytes that are not UTF-8
@@ -139,10 +133,10 @@ def read_text_files(spark: SparkSession, cfg: InputConfig) -> DataFrame:
                      F.decode("content", "UTF-8").alias("text"), F.col("path").alias("source"),
                      F.lit(None).cast("string").alias("read_error"), F.lit(None).cast("string").alias("raw"),
                      F.monotonically_increasing_id().alias("_pos"))
-    return docs.unionByName(empty_files(spark, cfg.path))
+    return docs.unionByName(empty_files(spark, fs, cfg.path))
 
 
-def read_warc(spark: SparkSession, cfg: InputConfig) -> DataFrame:
+def read_warc(spark: SparkSession, cfg: InputConfig, fs: FileSystem) -> DataFrame:
     """WARC/WET files: the file list is distributed, each task streams its files (no whole-file rows)."""
     files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
              .option("pathGlobFilter", "*{" + ",".join(WARC_SUFFIXES) + "}")
@@ -155,7 +149,7 @@ def read_warc(spark: SparkSession, cfg: InputConfig) -> DataFrame:
     if cfg.max_docs:
         docs = docs.limit(cfg.max_docs)
     return docs.withColumn("_pos", F.monotonically_increasing_id()).unionByName(
-        empty_files(spark, cfg.path, WARC_SUFFIXES))
+        empty_files(spark, fs, cfg.path, WARC_SUFFIXES))
 
 
 def replacement_ratio(text: Column) -> Column:
@@ -191,7 +185,8 @@ def mark_duplicate_ids(docs: DataFrame) -> DataFrame:
 READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "text": read_text_files, "warc": read_warc}
 
 
-def read_corpus(spark: SparkSession, cfg: InputConfig) -> DataFrame:
-    fmt = detect_format(cfg.path, HadoopFS(spark)) if cfg.format == "auto" else cfg.format
-    df = mark_duplicate_ids(validate_text(READERS[fmt](spark, cfg), cfg))
+def read_corpus(spark: SparkSession, cfg: InputConfig, fs: FileSystem) -> DataFrame:
+    """The corpus at cfg.path, listed and probed through fs (the run's filesystem layer)."""
+    fmt = detect_format(cfg.path, fs) if cfg.format == "auto" else cfg.format
+    df = mark_duplicate_ids(validate_text(READERS[fmt](spark, cfg, fs), cfg))
     return df.select(*DOC_COLUMNS).repartition(spark.sparkContext.defaultParallelism)

@@ -7,33 +7,18 @@ reject row saying where it broke, so a bad file costs its tail, never the job.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 
 import pandas as pd
 from pyspark.sql import types as T
+
+from ..fs import open_input
 
 WARC_SCHEMA = T.StructType([
     T.StructField(name, T.StringType()) for name in ("id", "url", "text", "source", "read_error", "raw")
 ])
 WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".arc.gz")
 _BATCH = 256  # rows per Arrow batch, so a large WARC never sits whole in a worker's memory
-
-
-@contextlib.contextmanager
-def open_path(path: str):
-    """Local paths directly; anything else (hdfs://, s3://) through pyarrow's filesystems."""
-    if path.startswith("file:"):
-        path = path.removeprefix("file:").removeprefix("//")
-    if "://" not in path:
-        with open(path, "rb") as fh:
-            yield fh
-        return
-    from pyarrow import fs
-
-    filesystem, inner = fs.FileSystem.from_uri(path)
-    with filesystem.open_input_stream(inner) as fh:
-        yield fh
 
 
 def _html_to_text(body: bytes, url: str | None) -> str | None:
@@ -95,7 +80,7 @@ def _gzip_intact(path: str) -> str | None:
     import zlib
 
     try:
-        with open_path(path) as fh, gzip.GzipFile(fileobj=fh) as gz:
+        with open_input(path) as fh, gzip.GzipFile(fileobj=fh) as gz:
             while gz.read(1 << 20):
                 pass
     except (EOFError, OSError, zlib.error) as exc:
@@ -109,7 +94,7 @@ def iter_warc(path: str, max_chars: int) -> Iterator[dict]:
     n = 0
     problem = None
     try:
-        with open_path(path) as fh:
+        with open_input(path) as fh:
             for rec in ArchiveIterator(fh, arc2warc=True):
                 row = _record_row(rec, path, max_chars)
                 n += 1

@@ -1,7 +1,7 @@
 """OpenAI-compatible chat-completions engine (`vllm serve`, or any compatible endpoint).
 
-Bounded concurrency (a thread pool per worker), retries with exponential backoff and jitter on
-429 / 5xx / timeouts / dropped connections (Retry-After honoured), the API key read from the
+Bounded concurrency (a thread pool per worker), retries by urllib3's Retry (exponential backoff with
+jitter on 429 / 5xx / timeouts / dropped connections, Retry-After honoured), the API key read from the
 environment variable the config names. The key is only ever put in the Authorization header:
 never in the spec, the config, MLflow params, logs or exception messages.
 """
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .types import Conversation, EngineSpec, Generation, Sampling
@@ -35,9 +33,15 @@ class OpenAIServerEngine:
 
     def load(self) -> None:
         import requests
+        from urllib3.util import Retry
 
+        spec = self.spec
+        # POST is retried too: a chat completion has no side effect the job could see twice
+        retry = Retry(total=spec.max_retries, status_forcelist=RETRYABLE, allowed_methods=frozenset({"POST"}),
+                      backoff_factor=spec.backoff_s, backoff_max=spec.backoff_max_s, backoff_jitter=spec.backoff_s,
+                      respect_retry_after_header=True, raise_on_status=False)
         self.session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=self.spec.concurrency)
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=spec.concurrency, max_retries=retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         key = os.environ.get(self.spec.api_key_env, "") if self.spec.api_key_env else ""
@@ -62,31 +66,20 @@ class OpenAIServerEngine:
         import requests
 
         url = self.spec.base_url.rstrip("/") + "/chat/completions"
-        body = self._body(conversation, sampling)
-        last = ""
-        for attempt in range(self.spec.max_retries + 1):
-            try:
-                resp = self.session.post(url, json=body, timeout=self.spec.request_timeout_s)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last = type(exc).__name__
-                resp = None
-            if resp is not None:
-                if resp.status_code == 200:
-                    return parse_completion(resp.json())
-                if resp.status_code in FATAL:
-                    raise EngineError(f"{url}: HTTP {resp.status_code} ({_short(resp.text)}); check llm.base_url, "
-                                      f"llm.model and the key in ${self.spec.api_key_env}")
-                if resp.status_code not in RETRYABLE:
-                    # This prompt cannot be served (e.g. 400: too long): a counted empty generation.
-                    return Generation("", f"error_{resp.status_code}", 0, 0)
-                last = f"HTTP {resp.status_code}"
-            if attempt == self.spec.max_retries:
-                break
-            delay = _retry_after(resp) or min(self.spec.backoff_max_s, self.spec.backoff_s * 2 ** attempt)
-            delay *= 1 + 0.25 * random.random()  # jitter: retries from many tasks do not line up
-            log.warning("%s: %s, retry %d/%d in %.1fs", url, last, attempt + 1, self.spec.max_retries, delay)
-            time.sleep(delay)
-        raise EngineError(f"{url}: still failing after {self.spec.max_retries} retries ({last})")
+        try:  # the adapter's Retry has retried what can be retried by the time an answer or an error comes back
+            resp = self.session.post(url, json=self._body(conversation, sampling), timeout=self.spec.request_timeout_s)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise EngineError(f"{url}: still failing after {self.spec.max_retries} retries "
+                              f"({type(exc).__name__})") from None
+        if resp.status_code == 200:
+            return parse_completion(resp.json())
+        if resp.status_code in FATAL:
+            raise EngineError(f"{url}: HTTP {resp.status_code} ({_short(resp.text)}); check llm.base_url, "
+                              f"llm.model and the key in ${self.spec.api_key_env}")
+        if resp.status_code in RETRYABLE:
+            raise EngineError(f"{url}: still failing after {self.spec.max_retries} retries (HTTP {resp.status_code})")
+        # This prompt cannot be served (e.g. 400: too long): a counted empty generation.
+        return Generation("", f"error_{resp.status_code}", 0, 0)
 
     def close(self) -> None:
         if self._pool:
@@ -94,15 +87,6 @@ class OpenAIServerEngine:
         if self.session:
             self.session.close()
         self.session = self._pool = None
-
-
-def _retry_after(resp) -> float | None:
-    if resp is None:
-        return None
-    try:
-        return max(0.0, float(resp.headers.get("Retry-After", "")))
-    except ValueError:
-        return None
 
 
 def _short(text: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from fanno_spark.config import InputConfig
+from fanno_spark.fs import HadoopFS
 from fanno_spark.io.readers import InputError, detect_format, read_corpus
 
 pytestmark = pytest.mark.spark
@@ -24,7 +25,7 @@ PAGE = ("<html><head><title>Gardening notes</title></head><body><nav>Home | Abou
 
 
 def read(spark, path, **kw):
-    return {r["id"]: r for r in read_corpus(spark, InputConfig(path=str(path), **kw)).collect()}
+    return {r["id"]: r for r in read_corpus(spark, InputConfig(path=str(path), **kw), HadoopFS(spark)).collect()}
 
 
 def test_jsonl_bad_records_are_kept_with_reasons(spark, tmp_path):
@@ -48,7 +49,7 @@ def test_jsonl_bad_records_are_kept_with_reasons(spark, tmp_path):
         fh.write(("\n".join(lines) + "\n").encode())
         # latin-1, not UTF-8: each accented letter becomes U+FFFD, well over input.max_replacement_ratio
         fh.write(b'{"id": "bytes", "text": "caf\xe9 cr\xe8me br\xfbl\xe9e \xe0 la fran\xe7aise ' + GOOD.encode() + b'"}\n')
-    df = read_corpus(spark, InputConfig(path=str(path), max_doc_chars=1_000_000))
+    df = read_corpus(spark, InputConfig(path=str(path), max_doc_chars=1_000_000), HadoopFS(spark))
     rows = df.collect()
     assert len(rows) == len(lines) + 1  # nothing silently lost
     errors = sorted(r["read_error"] for r in rows if r["read_error"])
@@ -73,10 +74,10 @@ def test_parquet_reader_with_and_without_ids(spark, tmp_path):
     assert len(out) == 2 and all(len(k) == 20 and v["read_error"] is None for k, v in out.items())
     assert out == read(spark, tmp_path / "no_ids", text_column="content")  # content ids are stable
     with pytest.raises(InputError, match="no column 'body'"):
-        read_corpus(spark, InputConfig(path=str(tmp_path / "no_ids"), text_column="body"))
+        read_corpus(spark, InputConfig(path=str(tmp_path / "no_ids"), text_column="body"), HadoopFS(spark))
     spark.createDataFrame([(1,)], "text int").write.parquet(str(tmp_path / "int_text"))
     with pytest.raises(InputError, match="not a string"):
-        read_corpus(spark, InputConfig(path=str(tmp_path / "int_text")))
+        read_corpus(spark, InputConfig(path=str(tmp_path / "int_text")), HadoopFS(spark))
 
 
 def test_text_folder_one_document_per_file(spark, tmp_path):
@@ -133,7 +134,7 @@ def test_truncated_warc_keeps_what_was_read_and_counts_the_break(spark, tmp_path
     (tmp_path / "crawl").mkdir()
     full = write_warc(tmp_path / "crawl" / "whole.warc.gz")
     write_warc(tmp_path / "crawl" / "cut.warc.gz", truncate_at=len(full) - 60)
-    df = read_corpus(spark, InputConfig(path=str(tmp_path / "crawl")))
+    df = read_corpus(spark, InputConfig(path=str(tmp_path / "crawl")), HadoopFS(spark))
     cut = df.where(F.col("source").endswith("cut.warc.gz")).collect()
     assert any(r["read_error"] == "truncated_warc" for r in cut)
     assert any(r["read_error"] is None and "six hours" in r["text"] for r in cut)  # records before the break

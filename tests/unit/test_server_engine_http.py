@@ -60,16 +60,16 @@ def server():
                     payload = completion("echo: " + body["messages"][-1]["content"],
                                          {"1": -0.2, "0": -1.8} if body.get("logprobs") else None)
                     data = json.dumps(payload if status == 200 else {"error": "scripted"}).encode()
-                    self.send_response(status)
-                    if status == 429:
-                        self.send_header("Retry-After", "0")
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                finally:
+                finally:  # answered: before the client can read it and send its next request
                     with script.lock:
                         script.in_flight -= 1
+                self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
