@@ -4,6 +4,7 @@
     python -m bench.run --only P1L --pages 100000   # P1 like for like with datatrove (not in the default set)
     python -m bench.run --only P7 --scale 1000000   # the pre-screen at 1M documents, driver at 2g (neither)
     python -m bench.run --only P8                   # session start-up with / without Spark NLP (neither)
+    python -m bench.run --only P2,P2L --prompts 1000 # the LLM stage against vLLM alone, short and long (neither)
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--pages", type=int, default=100_000, help="P1L: full-length pages for the like-for-like run")
     ap.add_argument("--scale", type=int, default=1_000_000, help="P7: documents through the pre-screen")
+    ap.add_argument("--prompts", type=int, default=1000, help="P2L: seed prompts at natural lengths")
     args = ap.parse_args()
     only = set(args.only.split(","))
     spark = spark_session()
@@ -94,6 +96,10 @@ def main() -> None:
         from . import p2_generation
 
         rows += p2_generation.run(spark)
+    if "P2L" in only:  # not in the default set: three runs of every prompt at 512 new tokens
+        from . import p2_generation
+
+        rows += p2_generation.run_long(spark, args.prompts)
     if "P5" in only:
         from . import p5_embed
 

@@ -7,7 +7,7 @@ stage table, so the stage list lives here only; each stage's body lives beside i
                   -> docs_vec -> edges -> communities -> docs_selected
     seeds:        instructions_r0 -> pairs_r0 -> [judged_r0] -> ucb_update_r0
     round N >= 1: ucb_pick_rN -> instructions_rN -> pairs_rN -> [judged_rN] -> ucb_update_rN
-    output:       [decontaminated] -> final -> [report] -> export -> card
+    output:       [decontaminated] -> final -> [data_report] -> export -> card
 """
 
 from __future__ import annotations
@@ -118,11 +118,12 @@ def build_plan(cfg: FannoConfig) -> list[Stage]:
                       pub.final, "the dataset with lineage, generated text PII-masked", partitions=1,
                       measure=pub.measure_final, after=pub.log_final))
     if cfg.report.enabled:
-        plan.append(Stage("report", ("final",), pub.report, "data report: plots and report.json (report/)",
+        # not "report": its metrics would mix with the data report's own report.* numbers
+        plan.append(Stage("data_report", ("final",), pub.report, "data report: plots and report.json (report/)",
                           files=True))
     plan += [
         Stage("export", ("final",), pub.export, "alpaca.json, messages.jsonl, sample.json (export/)", files=True),
-        Stage("card", ("docs", "final", "export") + (("report",) if cfg.report.enabled else ()), pub.write_card,
+        Stage("card", ("docs", "final", "export") + (("data_report",) if cfg.report.enabled else ()), pub.write_card,
               "the dataset card (export/README.md)", files=True),
     ]
     return plan
@@ -140,7 +141,7 @@ def disabled_stages(cfg: FannoConfig) -> dict[str, str]:
     if not (cfg.decontam.benchmarks and cfg.decontam.documents):
         off["docs_decontaminated"] = "decontam.documents"
     if not cfg.report.enabled:
-        off["report"] = "report.enabled"
+        off["data_report"] = "report.enabled"
     return off
 
 

@@ -52,9 +52,6 @@ def locked_jars() -> list[Path]:
     return jars
 
 
-def graphframes_jar() -> Path:
-    return next(j for j in locked_jars() if j.name == GRAPHFRAMES_JAR)
-
 
 def locked_jars_csv() -> str:
     """For spark-submit --jars and spark.jars."""

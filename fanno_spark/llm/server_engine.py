@@ -8,11 +8,13 @@ never in the spec, the config, MLflow params, logs or exception messages.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-from .types import Conversation, EngineSpec, Generation, Sampling
+from .types import Conversation, EngineSpec, Generation, Occupancy, Sampling
 
 log = logging.getLogger("fanno_spark.server_engine")
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -50,9 +52,26 @@ class OpenAIServerEngine:
         self._pool = ThreadPoolExecutor(max_workers=self.spec.concurrency, thread_name_prefix="llm-http")
 
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Generation]:
+        answers = dict(self.stream(enumerate(conversations), sampling))
+        return [answers[i] for i in range(len(conversations))]
+
+    def stream(self, items: Iterable[tuple[str, Conversation]], sampling: Sampling,
+               occupancy: Occupancy | None = None) -> Iterator[tuple[str, Generation]]:
+        """`llm.concurrency` requests in flight at all times: a finished one is replaced at once, never after
+        the slowest of a batch."""
         if self.session is None:
             self.load()
-        return list(self._pool.map(lambda c: self._one(c, sampling), conversations))
+        source, in_flight = iter(items), {}
+        while True:
+            for key, conv in itertools.islice(source, self.spec.concurrency - len(in_flight)):
+                in_flight[self._pool.submit(self._one, conv, sampling)] = key
+            if not in_flight:
+                return
+            if occupancy is not None:
+                occupancy.record(len(in_flight))
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield in_flight.pop(future), future.result()
 
     def _body(self, conversation: Conversation, sampling: Sampling) -> dict:
         body = {"model": self.spec.model, "messages": conversation, "max_tokens": sampling.max_tokens,

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -85,28 +86,30 @@ def parse_answers(generated: DataFrame, task: LLMTask) -> DataFrame:
             .select(*[c for c in generated.columns], "_parsed.*"))
 
 
-def run_task(run: LLMRun, task: LLMTask, rows: DataFrame) -> tuple[DataFrame, LLMStats, DataFrame]:
+def run_task(run: LLMRun, task: LLMTask, rows: DataFrame) -> tuple[DataFrame, LLMStats, list[DataFrame]]:
     """The task over `rows` through the run's cached engine -> (the parsed frame, the stage's LLM numbers, the
-    persisted answers the parsed frame reads: release them once the stage is written)."""
+    persisted frames it reads: release them once the stage is written)."""
     if "drop_reason" in rows.columns:
         raise ValueError(f"{task.stage}: an LLM task's rows must not carry drop_reason (pass the kept rows)")
     run.spark.sparkContext.setJobGroup(task.stage, f"fanno-spark LLM {task.stage}", interruptOnCancel=True)
     start = time.time()
-    generated, stats = generate_cached(run.spark, build_prompts(rows, task, run.model), run.spec, task.sampling,
+    prompts = build_prompts(rows, task, run.model).persist(StorageLevel.MEMORY_AND_DISK)  # built once
+    generated, stats = generate_cached(run.spark, prompts, run.spec, task.sampling,
                                        run.cache_uri, run.fs, task.stage, partitions=run.partitions,
                                        batch_size=run.batch_size, gpus_per_task=run.gpus_per_task,
                                        cpus_per_task=run.cpus_per_task, commit_every=run.commit_every)
-    log.info("[%s] LLM: %d prompts, %d from cache, %d sent, %d completion tokens in %.1fs (dtype %s)",
-             task.stage, stats.prompts, stats.cached, stats.sent, stats.completion_tokens, time.time() - start,
-             ",".join(stats.dtypes) or "n/a")
-    return parse_answers(generated, task), stats, generated
+    log.info("[%s] LLM: %d prompts, %d from cache, %d sent, %d completion tokens in %.1fs (dtype %s); engine "
+             "occupancy %.1f sequences a step on average, %d at most", task.stage, stats.prompts, stats.cached,
+             stats.sent, stats.completion_tokens, time.time() - start, ",".join(stats.dtypes) or "n/a",
+             stats.occupancy_mean, stats.occupancy_max)
+    return parse_answers(generated, task), stats, [generated, prompts]
 
 
 def llm_stage(ctx, task: LLMTask, rows: DataFrame) -> DataFrame:
     """run_task inside a plan stage: `ctx` (the runner's Context) supplies the run's LLMRun as `ctx.llm` and
     receives the stage's numbers (metrics.json, MLflow); the answers are released after the stage."""
     out, stats, persisted = run_task(ctx.llm, task, rows)
-    ctx.transient.append(persisted)
+    ctx.transient.extend(persisted)
     for k, v in stats.as_metrics(task.stage).items():
         ctx.metric(k, v)
     ctx.metric("llm.engine_loads", ctx.metrics.get("llm.engine_loads", 0) + stats.engine_loads)

@@ -44,6 +44,20 @@ class Generation:
     logprobs: dict[str, float] | None = None  # first token: decoded text -> log-probability
 
 
+@dataclass
+class Occupancy:
+    """How full an engine ran over one stream: sequences running per engine step, summed; steps; the most."""
+
+    steps: int = 0
+    running: int = 0
+    peak: int = 0
+
+    def record(self, running: int) -> None:
+        self.steps += 1
+        self.running += running
+        self.peak = max(self.peak, running)
+
+
 @dataclass(frozen=True)
 class EngineSpec:
     """Everything needed to build an engine in a worker; picklable and hashable (the cache key)."""
@@ -75,6 +89,9 @@ def engine_spec(llm, model: str) -> EngineSpec:
 
 
 class LLMEngine(Protocol):
+    """`generate` answers a list in order. An engine that can also `stream(items, sampling, occupancy)`
+    ((key, conversation) in, (key, generation) out as each finishes, keeping its queue full) is streamed."""
+
     def load(self) -> None: ...
     def generate(self, conversations: list[Conversation], sampling: Sampling) -> list[Generation]: ...
     def close(self) -> None: ...

@@ -13,6 +13,7 @@ import time
 from fanno_spark.llm.types import Conversation, EngineSpec, Generation, Sampling
 
 FAKE = "fanno_doubles:FakeEngine"  # the llm.engine value (and EngineSpec kind) of the fake
+STREAMING_FAKE = "fanno_doubles:StreamingFakeEngine"
 
 
 class FakeEngine:
@@ -70,3 +71,22 @@ class FakeEngine:
             os.write(fd, str(os.getpid()).encode())
             os.close(fd)
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class StreamingFakeEngine(FakeEngine):
+    """The fake with a stream: WINDOW prompts in flight, answered last-in first-out, so answers come back out
+    of the order they went in (as a real engine's do) and the stage must key them by prompt hash."""
+
+    WINDOW = 5
+
+    def stream(self, items, sampling, occupancy=None):
+        window = []
+        for item in list(items) + [None]:
+            if item is not None:
+                window.append(item)
+            if window and (item is None or len(window) == self.WINDOW):
+                if occupancy is not None:
+                    occupancy.record(len(window))
+                for key, conv in reversed(window):
+                    yield key, self.generate([conv], sampling)[0]
+                window = []

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from fanno_doubles import FAKE
+from fanno_doubles import FAKE, STREAMING_FAKE
 from pyspark.sql import functions as F
 
 from fanno_spark.config import FilterConfig
@@ -41,6 +41,20 @@ def test_cache_sends_only_missing_prompts(spark, tmp_path):
     assert cache.count() == cache.select("prompt_hash").distinct().count() == 12
 
 
+def test_a_streaming_engine_answers_out_of_order_under_the_right_keys(spark, tmp_path):
+    """Answers that finish in another order than they went in land under their own prompt hash, and the stage
+    reports how full the engine ran (the double keeps 5 in flight)."""
+    sampling = Sampling(max_tokens=16)
+    prompts = build_prompts(docs(spark, 4), seed_task(sampling, 3), "fake")
+    blocks, _ = generate_cached(spark, prompts, SPEC, sampling, str(tmp_path / "a"), LocalFS(), "s", batch_size=4)
+    streamed, stats = generate_cached(spark, prompts, EngineSpec(kind=STREAMING_FAKE, model="fake"), sampling,
+                                      str(tmp_path / "b"), LocalFS(), "s", batch_size=4)
+    want = {r["prompt_hash"]: r["text"] for r in blocks.collect()}
+    assert {r["prompt_hash"]: r["text"] for r in streamed.collect()} == want and len(want) == 12
+    assert stats.occupancy_max == 5 and stats.occupancy_mean == 4.0  # windows of 5, 5 and 2
+    assert stats.completion_tokens == sum(len(t.split()) for t in want.values()) and stats.engine_loads == 1
+
+
 def test_seed_prompts_carry_tags_and_distinct_hashes(spark):
     prompts = build_prompts(docs(spark, 5), seed_task(Sampling(max_tokens=8), 3), "fake").collect()
     assert len(prompts) == 15 and len({p["prompt_hash"] for p in prompts}) == 15
@@ -60,11 +74,13 @@ def test_the_cache_key_is_the_sampling_the_task_generates_with(spark, tmp_path):
         assert r["prompt_hash"] == prompt_hash("fake", task.sampling, json.loads(r["conversation"]))
     cached = {r["prompt_hash"] for r in spark.read.parquet(str(tmp_path / "cache")).collect()}
     assert cached == {r["prompt_hash"] for r in rows}
-    persisted.unpersist()
+    for frame in persisted:
+        frame.unpersist()
     other = seed_task(Sampling(max_tokens=13, temperature=0.5, top_p=0.8, seed=3), 2)
     _, stats, persisted = run_task(run, other, docs(spark, 3))
     assert (stats.sent, stats.cached) == (6, 0)
-    persisted.unpersist()
+    for frame in persisted:
+        frame.unpersist()
 
 
 def test_a_task_row_with_drop_reason_is_refused(spark, tmp_path):

@@ -30,14 +30,14 @@ def test_default_plan_reads_as_the_fanno_flow():
     assert plan_line(cfg()) == (
         "docs -> docs_scored -> docs_dedup -> docs_kept -> docs_vec -> edges -> communities -> docs_selected -> "
         "instructions_r0 -> pairs_r0 -> ucb_update_r0 -> ucb_pick_r1 -> instructions_r1 -> pairs_r1 -> "
-        "ucb_update_r1 -> final -> report -> export -> card")
+        "ucb_update_r1 -> final -> data_report -> export -> card")
     full = [s.name for s in build_plan(CONFIGS["judges on, 2 rounds"])]
     assert full[3:6] == ["docs_judged", "docs_decontaminated", "docs_kept"]
     assert full[-10:] == ["ucb_pick_r2", "instructions_r2", "pairs_r2", "judged_r2", "ucb_update_r2", "decontaminated",
-                          "final", "report", "export", "card"]
+                          "final", "data_report", "export", "card"]
     assert plan_line(cfg("report.enabled=false")).endswith("-> final -> export -> card")
     files = {s.name for s in build_plan(cfg()) if s.files}
-    assert files == {"report", "export", "card"}  # written files with a marker, seen by --until and resume
+    assert files == {"data_report", "export", "card"}  # written files with a marker, seen by --until and resume
 
 
 def test_a_plan_whose_input_nobody_produces_is_refused_before_spark():
@@ -73,7 +73,7 @@ def test_every_stage_reads_only_earlier_stages_and_every_name_is_a_valid_until(n
     ("instructions_r3", cfg(), r"this config runs rounds 0\.\.1 \(augment.rounds\)"),
     ("ucb_pick_r0", cfg(), r"this config runs rounds 0\.\.1"),
     ("pairs", cfg(), r"unknown stage; this config's stages: docs, docs_scored"),
-    ("report", cfg("report.enabled=false"), r"that stage is off in this config \(report.enabled: false\)"),
+    ("data_report", cfg("report.enabled=false"), r"that stage is off in this config \(report.enabled: false\)"),
 ])
 def test_until_outside_the_plan_is_one_line(until, config, message):
     with pytest.raises(UnknownStage, match=message):

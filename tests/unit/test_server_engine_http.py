@@ -152,3 +152,16 @@ def test_parse_completion_tolerates_missing_fields():
     assert (g.text, g.finish_reason, g.prompt_tokens, g.completion_tokens, g.logprobs) == ("", "stop", 0, 0, None)
     g = parse_completion({"choices": [{"message": {"content": None}, "finish_reason": "length"}]})
     assert g.text == "" and g.finish_reason == "length"
+
+
+def test_stream_replaces_each_finished_request_at_once(server):
+    """A slow answer holds one slot, never the others: the five quick ones finish while it runs."""
+    from fanno_spark.llm.types import Occupancy
+
+    script, url = server(["sleep"])  # the first request takes 1.5 s, the rest answer at once
+    occupancy = Occupancy()
+    order = [key for key, _ in engine(url, concurrency=2).stream(((i, conv(i)) for i in range(6)), Sampling(4),
+                                                                  occupancy)]
+    slow = int(script.requests[0][1]["messages"][-1]["content"].split()[-1])  # the first request to arrive
+    assert order[-1] == slow and sorted(order) == list(range(6)) and script.max_in_flight == 2
+    assert occupancy.peak == 2 and occupancy.steps == 6
