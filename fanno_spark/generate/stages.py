@@ -3,6 +3,8 @@ LLM task from the config and runs it through the generic LLM stage; a stage read
 
 from __future__ import annotations
 
+from functools import reduce
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -55,12 +57,7 @@ def _pool(ctx, r: int) -> DataFrame | None:
 
 
 def union(frames: list[DataFrame]) -> DataFrame | None:
-    if not frames:
-        return None
-    out = frames[0]
-    for f in frames[1:]:
-        out = out.unionByName(f)
-    return out
+    return reduce(DataFrame.unionByName, frames) if frames else None
 
 
 def instructions(ctx, r: int) -> DataFrame:
