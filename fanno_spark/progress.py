@@ -8,6 +8,18 @@ import threading
 import time
 from collections.abc import Callable
 
+# Extra words for a group's progress line, set by the code running in it (the LLM stage: answers, tokens and
+# engine occupancy so far). Accumulators reach the driver as tasks finish, so they cover finished tasks.
+NOTES: dict[str, Callable[[], str]] = {}
+
+
+def note(group: str, describe: Callable[[], str] | None) -> None:
+    """Attach (or with None, detach) a description to a job group's progress line."""
+    if describe is None:
+        NOTES.pop(group, None)
+    else:
+        NOTES[group] = describe
+
 
 class StageProgress:
     def __init__(self, sc, group: str, log: Callable[[str], None], interval_s: float = 30.0):
@@ -56,4 +68,14 @@ class StageProgress:
                 return
             if s["running"] or s["done"] < s["tasks"]:
                 self.log(f"[{self.group}] running {time.time() - self._start:.0f}s: {s['done']}/{s['tasks']} tasks "
-                         f"done, {s['running']} running, {s['failed']} failed (Spark jobs {s['jobs']})")
+                         f"done, {s['running']} running, {s['failed']} failed (Spark jobs {s['jobs']})"
+                         + self._note())
+
+    def _note(self) -> str:
+        describe = NOTES.get(self.group)
+        if describe is None:
+            return ""
+        try:
+            return f"; {describe()}"
+        except Exception:  # noqa: BLE001 - a note must never stop the progress line
+            return ""

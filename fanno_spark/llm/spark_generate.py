@@ -23,6 +23,7 @@ from pyspark.accumulators import Accumulator, AccumulatorParam
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from .. import progress
 from ..fs import FileSystem
 from ..resources import llm_worker_pool, map_in_pandas_with_profile, resource_profile
 from .registry import make_engine
@@ -66,6 +67,13 @@ class _Counters:
     peak: Accumulator
     tokens: Accumulator  # [prompt, completion]
     dtypes: Accumulator
+
+    def describe(self) -> str:
+        """For the periodic progress line: what finished tasks reported so far."""
+        steps, running = self.occupancy.value
+        prompt, completion = self.tokens.value
+        occ = f", engine occupancy {running / steps:.1f} a step (max {self.peak.value})" if steps else ""
+        return f"finished tasks: {prompt} prompt + {completion} completion tokens{occ}"
 
     @classmethod
     def new(cls, sc) -> _Counters:
@@ -195,19 +203,23 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
     counters = _Counters.new(spark.sparkContext)
     fn = _generate_partitions(spec, sampling, batch_size, stage, counters)
     start = time.perf_counter()
-    for i in range(chunks if stats.sent else 0):
-        part = missing if chunks == 1 else missing.where(F.pmod(F.xxhash64("prompt_hash"), F.lit(chunks)) == i)
-        with llm_worker_pool(spark.sparkContext):
-            if gpus_per_task or cpus_per_task:
-                gen = map_in_pandas_with_profile(_ordered(part, partitions), fn, CACHE_SCHEMA,
-                                                 resource_profile(gpus_per_task, cpus_per_task))
-            else:
-                gen = _ordered(part, partitions).mapInPandas(fn, CACHE_SCHEMA)
-        # An append commits when its job does (a failed or killed job leaves only _temporary files,
-        # which readers skip); the cache only ever grows, keyed by prompt hash.
-        gen.write.mode("append").parquet(cache_dir)
-        if chunks > 1:
-            log.info("[%s] LLM answers committed to the cache: chunk %d/%d", stage, i + 1, chunks)
+    progress.note(stage, counters.describe)
+    try:
+        for i in range(chunks if stats.sent else 0):
+            part = missing if chunks == 1 else missing.where(F.pmod(F.xxhash64("prompt_hash"), F.lit(chunks)) == i)
+            with llm_worker_pool(spark.sparkContext):
+                if gpus_per_task or cpus_per_task:
+                    gen = map_in_pandas_with_profile(_ordered(part, partitions), fn, CACHE_SCHEMA,
+                                                     resource_profile(gpus_per_task, cpus_per_task))
+                else:
+                    gen = _ordered(part, partitions).mapInPandas(fn, CACHE_SCHEMA)
+            # An append commits when its job does (a failed or killed job leaves only _temporary files,
+            # which readers skip); the cache only ever grows, keyed by prompt hash.
+            gen.write.mode("append").parquet(cache_dir)
+            if chunks > 1:
+                log.info("[%s] LLM answers committed to the cache: chunk %d/%d", stage, i + 1, chunks)
+    finally:
+        progress.note(stage, None)
     stats.engine_seconds = round(time.perf_counter() - start, 2)
     missing.unpersist()
     stats.engine_loads = counters.loads.value
