@@ -4,7 +4,10 @@ PY_BOOT ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements/lock.txt pyproject.toml | sha1sum | cut -c1-12)
-JARS_STAMP := .jars/.fetched-$(shell cat requirements/jars.lock | sha1sum | cut -c1-12)
+JARS_STAMP := .jars/.fetched-$(shell cat requirements/jars.lock requirements/test-jars.lock | sha1sum | cut -c1-12)
+# The S3 server of the storage tests, built from the Go module proxy (pinned: the module's go.sum pins the rest)
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO := .tools/minio-$(MINIO_VERSION)/minio
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
@@ -17,7 +20,7 @@ ARGS ?=
 RESUME ?= --resume  # `make run` continues runs/local; RESUME= for a run that must start fresh
 
 .DEFAULT_GOAL := help
-.PHONY: help install jars model run run-python compare mlflow-ui test test-unit test-spark test-e2e test-cluster test-gpu lint clean bench
+.PHONY: help install jars minio test-storage model run run-python compare mlflow-ui test test-unit test-spark test-e2e test-cluster test-gpu lint clean bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -35,7 +38,14 @@ $(STAMP): requirements/lock.txt pyproject.toml
 $(JARS_STAMP): requirements/jars.lock scripts/fetch_jars.py
 	@# jars pinned by sha256; a mismatch stops here with one line
 	$(PY_BOOT) scripts/fetch_jars.py requirements/jars.lock .jars
+	$(PY_BOOT) scripts/fetch_jars.py requirements/test-jars.lock .jars/test
 	rm -f .jars/.fetched-* && touch $@
+
+$(MINIO):
+	@command -v go >/dev/null || { echo "the storage tests need Go to build MinIO (go install)"; exit 1; }
+	GOBIN=$(abspath $(dir $(MINIO))) GOFLAGS=-trimpath go install github.com/minio/minio@$(MINIO_VERSION)
+
+minio: $(MINIO) ## build the S3 server the storage tests run (MinIO, from the Go module proxy) into .tools/
 
 jars: $(JARS_STAMP) ## fetch the jars of requirements/jars.lock (Maven Central, sha256-checked) into .jars/
 
@@ -60,8 +70,8 @@ mlflow-ui: install ## browse runs/local's MLflow store on http://127.0.0.1:5000
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(OUTPUT)/mlflow.db \
 	  --host 127.0.0.1 --port 5000
 
-test: install ## run the whole test suite (unit, spark, e2e) on 2 workers; CI calls this
-	$(PY) -m pytest tests -v -n 2 --dist loadfile --durations=20
+test: install $(MINIO) ## run the whole test suite (unit, spark, storage, e2e) on 2 workers; CI calls this
+	FANNO_MINIO=$(abspath $(MINIO)) $(PY) -m pytest tests -v -n 2 --dist loadfile --durations=20
 
 test-unit: install ## unit tests only (no Spark)
 	$(PY) -m pytest tests/unit -q
@@ -71,6 +81,9 @@ test-spark: install ## stage tests on a local SparkSession
 
 test-e2e: install ## the whole job through the CLI on the real model
 	$(PY) -m pytest tests/e2e -v
+
+test-storage: install $(MINIO) ## the job on a real HDFS (mini cluster) and a real S3 API (MinIO), faults included
+	FANNO_MINIO=$(abspath $(MINIO)) $(PY) -m pytest tests/storage -v
 
 test-cluster: install ## spark-submit to a local standalone master + 2 workers
 	$(PY) -m pytest tests/cluster -v

@@ -286,6 +286,16 @@ class OutputConfig(Section):
     dir: str = "runs/local"
     sample_rows: Pos = 50
     progress_interval_s: NonNegF = 30.0  # a progress line per running stage this often; 0 = off
+    format: Literal["parquet", "delta"] = "parquet"  # delta: `final` is a Delta table (delta-spark)
+    # with format delta: also registered under this name (catalog.schema.table on Unity Catalog, or
+    # schema.table / table in the session's catalog) as an external table over the run dir's `final`
+    table: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")] | None = None
+
+    @model_validator(mode="after")
+    def _table_needs_delta(self) -> OutputConfig:
+        if self.table is not None and self.format != "delta":
+            raise ValueError(f"output.table: needs output.format: delta, got {self.format}")
+        return self
 
 
 class ReportConfig(Section):

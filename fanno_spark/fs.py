@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Protocol
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
-# Schemes whose create(overwrite=false) is an atomic create-if-absent; object stores check, then write.
+# Schemes whose create(overwrite=false) is an atomic create-if-absent and whose rename is atomic; object
+# stores check, then write, and rename by copying. On s3a:// create_new is a conditional PUT instead.
 ATOMIC_CREATE_SCHEMES = ("file", "hdfs", "viewfs", "webhdfs", "swebhdfs")
 
 
@@ -168,6 +169,7 @@ class HadoopFS(_TextMixin):
     def __init__(self, spark):
         self._jvm = spark.sparkContext._jvm
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+        self._no_conditional: set[str] = set()  # s3a buckets whose store answered NotImplemented
 
     def _fs(self, uri: str):
         path = self._jvm.org.apache.hadoop.fs.Path(uri)
@@ -216,7 +218,7 @@ class HadoopFS(_TextMixin):
         single PUT is already all-or-nothing, so write the object directly."""
         fs, path = self._fs(uri)
         target = path
-        if self.atomic_create(uri):
+        if self._rename_is_atomic(uri):
             path = self._jvm.org.apache.hadoop.fs.Path(uri + ".tmp")
         out = fs.create(path, True)
         try:
@@ -229,6 +231,16 @@ class HadoopFS(_TextMixin):
                 raise OSError(f"cannot rename {path} to {target}")
 
     def create_new(self, uri: str, data: bytes) -> bool:
+        """Create uri with data unless it exists; True if this call created it. Atomic on HDFS and local
+        disks (create(overwrite=false)) and on s3a:// where the store honours If-None-Match (S3 since 2024,
+        MinIO): Hadoop 3.3's S3A client cannot send it, so that PUT goes through boto3 with S3A's settings."""
+        if self._s3_conditional(uri):
+            from .s3_conditional import ConditionalWritesUnsupported, put_if_absent
+
+            try:
+                return put_if_absent(self._conf, self.qualify(uri), data)
+            except ConditionalWritesUnsupported:
+                self._no_conditional.add(_bucket(uri))
         fs, path = self._fs(uri)
         try:
             out = fs.create(path, False)  # throws FileAlreadyExistsException when present
@@ -251,7 +263,24 @@ class HadoopFS(_TextMixin):
         fs.copyFromLocalFile(False, True, self._jvm.org.apache.hadoop.fs.Path(Path(local).resolve().as_uri()), path)
 
     def atomic_create(self, uri: str) -> bool:
+        return self._rename_is_atomic(uri) or self._s3_conditional(uri)
+
+    def _rename_is_atomic(self, uri: str) -> bool:
         return (scheme(self.qualify(uri)) or self.default_scheme()) in ATOMIC_CREATE_SCHEMES
+
+    def _s3_conditional(self, uri: str) -> bool:
+        """s3a:// with boto3 installed, unless the bucket's store already refused a conditional PUT."""
+        if scheme(self.qualify(uri)) != "s3a" or _bucket(uri) in self._no_conditional:
+            return False
+        try:
+            import boto3  # noqa: F401 - the optional `s3` extra
+        except ImportError:
+            return False
+        return True
+
+
+def _bucket(uri: str) -> str:
+    return uri.split("://", 1)[-1].split("/", 1)[0]
 
 
 @contextlib.contextmanager

@@ -186,7 +186,8 @@ def run_job(spark: SparkSession, cfg: FannoConfig, run_dir: str, fs: FileSystem,
         tracker.log_text(config_yaml, "config.yaml")
     llm = cfg.llm
     path = resolve_model(llm.model) if llm.engine == "vllm" else llm.model
-    rd = RunDir(run_dir, spark, fs, log=log.info, progress_interval_s=cfg.output.progress_interval_s)
+    rd = RunDir(run_dir, spark, fs, log=log.info, progress_interval_s=cfg.output.progress_interval_s,
+                delta=frozenset({"final"}) if cfg.output.format == "delta" else frozenset())
     # Prompt-cache keys use the logical model id (+ a hash of its config), never a machine path.
     run = LLMRun(spark, engine_spec(llm, path), model_key(llm.model, path), rd.uri("llm_cache"), fs,
                  partitions=llm.partitions, batch_size=llm.batch_size, commit_every=llm.commit_every,

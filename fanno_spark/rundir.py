@@ -1,5 +1,6 @@
 """The run directory, a URI: one Parquet folder per stage with a _SUCCESS marker (the unit of resume),
-plus small JSON/YAML files, all written through the filesystem layer (fs.py)."""
+plus small JSON/YAML files, all written through the filesystem layer (fs.py). A stage named in `delta`
+(output.format: delta) is a Delta table instead: its first commit in _delta_log is its completion marker."""
 
 from __future__ import annotations
 
@@ -23,19 +24,29 @@ class RunDir:
     timings: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     progress_interval_s: float = 30.0
+    delta: frozenset[str] = frozenset()  # stages written as Delta tables
+
+    def delta_committed(self, name: str) -> bool:
+        """The table's first commit is there (written atomically by Delta's log store: a killed write leaves
+        data files but no commit, and the stage runs again)."""
+        return any(n.endswith(".json") and n[:-5].isdigit() for n, _, _, _ in self.fs.list(self.uri(name, "_delta_log")))
 
     def uri(self, *parts: str) -> str:
         return join(self.root, *parts)
 
     def done(self, name: str, files: bool = False) -> bool:
         """A frame stage is done when Spark wrote its _SUCCESS; a file stage when its marker is there."""
-        return self.fs.exists(self.uri("done", f"{name}.json") if files else self.uri(name, "_SUCCESS"))
+        if files:
+            return self.fs.exists(self.uri("done", f"{name}.json"))
+        return self.delta_committed(name) if name in self.delta else self.fs.exists(self.uri(name, "_SUCCESS"))
 
     def mark_done(self, name: str, files: list[str]) -> None:
         """A file stage's marker (the files it wrote), written after them."""
         self.write_json(f"done/{name}.json", {"stage": name, "files": files})
 
     def read(self, name: str) -> DataFrame:
+        if name in self.delta:
+            return self.spark.read.format("delta").load(self.uri(name))
         return self.spark.read.parquet(self.uri(name))
 
     def stage(self, name: str, build: Callable[[], DataFrame], partitions: int | None = None) -> DataFrame:
@@ -53,8 +64,11 @@ class RunDir:
             df = build()
             if partitions:
                 df = df.coalesce(partitions)
-            self.fs.delete(self.uri(name))  # a partial write from a killed run
-            df.write.mode("overwrite").parquet(self.uri(name))  # Spark writes _SUCCESS last
+            self.fs.delete(self.uri(name))  # a partial write from a killed run (never a committed one: done)
+            if name in self.delta:
+                df.write.format("delta").mode("errorifexists").save(self.uri(name))  # one commit, version 0
+            else:
+                df.write.mode("overwrite").parquet(self.uri(name))  # Spark writes _SUCCESS last
         self.timings[name] = round(time.time() - start, 2)
         out = self.read(name)
         self.counts[name] = out.count()

@@ -51,15 +51,13 @@ def _owner_alive(owner: dict) -> bool:
 @contextmanager
 def run_lock(run_dir, log=print, fs: FileSystem | None = None):
     """Hold the run dir's lock file (run_dir: a path or any URI `fs` reaches; default the local disk).
-    Where the filesystem has no atomic create-if-absent (object stores), the lock is advisory: one
-    log line says so, and two jobs started in the same second could both take it."""
+    On s3a:// the create is a conditional PUT where the store honours it; where no atomic create-if-absent
+    exists (other object stores, S3 stores without conditional writes), the lock is advisory: one log line
+    says so, and two jobs started in the same second could both take it."""
     fs = fs or LocalFS()
     uri = join(str(run_dir), LOCK_NAME)
     me = {"pid": os.getpid(), "host": socket.gethostname(), "start_ticks": _start_ticks(os.getpid()),
           "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-    if not fs.atomic_create(uri):
-        log(f"run dir lock {uri} is advisory: this filesystem has no atomic create-if-absent "
-            "(object store); do not start two jobs on one run dir at the same time")
     for _ in range(3):
         if not fs.create_new(uri, json.dumps(me).encode()):
             try:
@@ -84,6 +82,9 @@ def run_lock(run_dir, log=print, fs: FileSystem | None = None):
         break
     else:
         raise RunDirLocked(f"could not take the run dir lock {uri}")
+    if not fs.atomic_create(uri):  # asked after the create: a store's refusal of conditional writes is known
+        log(f"run dir lock {uri} is advisory: this filesystem has no atomic create-if-absent "
+            "(object store); do not start two jobs on one run dir at the same time")
     try:
         yield
     finally:
@@ -98,13 +99,17 @@ NOT_STAGES = ("llm_cache", "rejects", "_checkpoints")
 
 
 def completed_stages(run_dir, fs: FileSystem | None = None) -> list[str]:
-    """Stage folders of an earlier run (their _SUCCESS marker written), oldest first."""
+    """Stage folders of an earlier run (their _SUCCESS marker written, or a Delta table's first commit),
+    oldest first."""
     fs = fs or LocalFS()
     done = []
     for name, is_dir, _, _ in fs.list(str(run_dir)):
         if not is_dir or name in NOT_STAGES:
             continue
         marker = {n: m for n, _, _, m in fs.list(join(str(run_dir), name))}.get("_SUCCESS")
+        if marker is None:
+            marker = {n: m for n, _, _, m in fs.list(join(str(run_dir), name, "_delta_log"))}.get(
+                "00000000000000000000.json")
         if marker is not None:
             done.append((marker, name))
     return [name for _, name in sorted(done)]

@@ -118,6 +118,14 @@ def preload_conf(pools: dict[str, list[str]]) -> dict[str, str]:
     }
 
 
+# What a session needs for Delta tables (output.format: delta; Databricks sets both itself). Static settings:
+# they must be there when the session starts.
+DELTA_SESSION_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
 def build_spark(cfg: FannoConfig):
     """Create (or join) the SparkSession for a job. Only entry points call this."""
     apply_env_defaults()
@@ -150,6 +158,8 @@ def build_spark(cfg: FannoConfig):
     preload = preload_modules(cfg, master)
     if preload:
         conf.update(preload_conf(preload))
+    if cfg.output.format == "delta":
+        conf.update(DELTA_SESSION_CONF)
     conf.update(cfg.spark.conf)
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -37,7 +37,9 @@ def _schema(df: DataFrame):
     return Schema(cols)
 
 
-def _dataset(source_uri: str, name: str, digest: str, schema, profile: dict[str, Any]):
+def _dataset(source_uri: str, name: str, digest: str, schema, profile: dict[str, Any],
+             delta: tuple[str | None, int] | None = None):
+    from mlflow.data.delta_dataset_source import DeltaDatasetSource
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.data.spark_dataset_source import SparkDatasetSource
 
@@ -51,16 +53,23 @@ def _dataset(source_uri: str, name: str, digest: str, schema, profile: dict[str,
         def to_dict(self) -> dict[str, str]:
             return {**super().to_dict(), "profile": json.dumps(profile)}
 
-    return CountedDataset(SparkDatasetSource(path=source_uri), name=name, digest=digest, schema=schema)
+    if delta is None:
+        source = SparkDatasetSource(path=source_uri)
+    else:  # the Datasets panel shows the table (if named) and the version this run wrote
+        source = DeltaDatasetSource(path=source_uri, delta_table_name=delta[0], delta_table_version=delta[1])
+    return CountedDataset(source, name=name, digest=digest, schema=schema)
 
 
 def log_dataset(tracker, df: DataFrame, source_uri: str, name: str, context: str, columns: list[str],
-                profile: dict[str, Any]) -> dict[str, Any]:
-    """Logs df as an MLflow dataset of the run; returns what was logged (also for the card)."""
+                profile: dict[str, Any], delta: tuple[str | None, int] | None = None) -> dict[str, Any]:
+    """Logs df as an MLflow dataset of the run; returns what was logged (also for the card). delta: (table
+    name or None, version) of a Delta table."""
     rows, digest = content_digest(df, columns)
     info = {"name": name, "source": source_uri, "digest": digest, "num_rows": rows, **profile}
+    if delta is not None:
+        info.update({"format": "delta", "delta_version": delta[1], **({"table": delta[0]} if delta[0] else {})})
     if tracker is not None:
-        ds = _dataset(source_uri, name, digest, _schema(df), {"num_rows": rows, **profile})
+        ds = _dataset(source_uri, name, digest, _schema(df), {"num_rows": rows, **profile}, delta)
         tracker.mlflow.log_input(ds, context=context)
     return info
 
@@ -78,7 +87,7 @@ def log_corpus(ctx, docs: DataFrame, force: bool = False) -> None:
         {"format": ctx.cfg.input.format})
 
 
-def log_output(ctx, final: DataFrame, uri: str) -> None:
+def log_output(ctx, final: DataFrame, uri: str, delta: tuple[str | None, int] | None = None) -> None:
     ctx.shared["lineage.output"] = log_dataset(
         ctx.tracker, final, uri, "instructions", "output", ["instruction", "input", "output"],
-        {"rounds": int(final.agg(F.countDistinct("round")).first()[0])})
+        {"rounds": int(final.agg(F.countDistinct("round")).first()[0])}, delta)

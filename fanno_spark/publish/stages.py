@@ -18,7 +18,7 @@ from ..llm.model_store import embedding_model_path
 from ..redact import redact
 from ..report.build import build_report
 from ..text import pii
-from . import card, decontam, lineage
+from . import card, decontam, lineage, tables
 
 log = logging.getLogger("fanno_spark")
 
@@ -81,8 +81,18 @@ def measure_final(ctx, df: DataFrame) -> None:
 
 
 def log_final(ctx, df: DataFrame) -> None:
-    """Every run with a tracker logs the dataset it ends with (a resumed one too)."""
-    lineage.log_output(ctx, df, ctx.rd.uri("final"))
+    """Every run with a tracker logs the dataset it ends with (a resumed one too); a Delta `final` with its
+    table version, and under output.table in the catalog."""
+    uri = ctx.rd.uri("final")
+    if ctx.cfg.output.format != "delta":
+        lineage.log_output(ctx, df, uri)
+        return
+    table = tables.register(ctx.spark, ctx.cfg.output.table, uri) if ctx.cfg.output.table else None
+    v = tables.version(ctx.spark, uri)
+    ctx.note("final.delta_version", str(v))
+    if table:
+        ctx.note("final.table", table)
+    lineage.log_output(ctx, df, uri, delta=(table, v))
 
 
 def report(ctx) -> list[str]:

@@ -1,7 +1,13 @@
 import pytest
 
 from fanno_spark.prescreen.minilm import LIBRARIES
-from fanno_spark.spark_env import apply_env_defaults, ensure_graphframes_importable, locked_jars_csv, preload_conf
+from fanno_spark.spark_env import (
+    DELTA_SESSION_CONF,
+    apply_env_defaults,
+    ensure_graphframes_importable,
+    locked_jars_csv,
+    preload_conf,
+)
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +24,7 @@ def spark(tmp_path_factory):
          .config("spark.sql.execution.arrow.pyspark.enabled", "true")
          # as a local job runs: MiniLM's libraries imported once, in the daemon that forks the workers
          .config(map=preload_conf({"default": LIBRARIES}))
+         .config(map=DELTA_SESSION_CONF)  # Delta Lake's tables (test_delta_output) beside plain Parquet
          .getOrCreate())
     s.sparkContext.setLogLevel("ERROR")
     s.sparkContext.setCheckpointDir(str(tmp_path_factory.mktemp("ckpt")))
