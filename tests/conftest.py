@@ -7,6 +7,7 @@ from pathlib import Path
 DOUBLES = str(Path(__file__).parent / "doubles")
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (DOUBLES, os.environ.get("PYTHONPATH")) if p)
 sys.path.insert(0, DOUBLES)
+sys.path.insert(0, str(Path(__file__).parent / "support"))  # the CLI runner, the storage servers (HDFS, S3)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -65,9 +65,9 @@ def log_dataset(tracker, df: DataFrame, source_uri: str, name: str, context: str
     """Logs df as an MLflow dataset of the run; returns what was logged (also for the card). delta: (table
     name or None, version) of a Delta table."""
     rows, digest = content_digest(df, columns)
+    if delta is not None:  # also in the profile: MLflow's Delta source leaves out a version 0 (falsy)
+        profile = {**profile, "format": "delta", "delta_version": delta[1], **({"table": delta[0]} if delta[0] else {})}
     info = {"name": name, "source": source_uri, "digest": digest, "num_rows": rows, **profile}
-    if delta is not None:
-        info.update({"format": "delta", "delta_version": delta[1], **({"table": delta[0]} if delta[0] else {})})
     if tracker is not None:
         ds = _dataset(source_uri, name, digest, _schema(df), {"num_rows": rows, **profile}, delta)
         tracker.mlflow.log_input(ds, context=context)

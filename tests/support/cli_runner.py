@@ -1,4 +1,4 @@
-"""The job's CLI as a subprocess, as a user runs it (shared by the e2e tests; tests/e2e is on sys.path)."""
+"""The job's CLI as a subprocess, as a user runs it (shared by the e2e tests; tests/support is on sys.path)."""
 
 import os
 import subprocess
