@@ -6,6 +6,7 @@
     python -m bench.run --only P8                   # session start-up with / without Spark NLP (neither)
     python -m bench.run --only P2,P2L --prompts 1000 # the LLM stage against vLLM alone, short and long (neither)
     python -m bench.run --only P2P                  # vLLM's prefix cache on vs off on sorted seed prompts (neither)
+    python -m bench.run --only P9                   # the job on local disk vs S3 (MinIO), file vs magic committer
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ def main() -> None:
         from . import p8_startup
 
         rows += p8_startup.run()
+    if "P9" in only:  # not in the default set: MinIO and five jobs
+        from . import p9_storage
+
+        rows += p9_storage.run()
     if "P4" in only:
         from . import p4_calls
 

@@ -81,6 +81,24 @@ def _exits() -> tuple[tuple[type[Exception], str, int], ...]:
             (UnsupportedCompute, "error", 2), (RunDirLocked, "error", 2), (NothingToGenerate, "error", 3))
 
 
+def storage_failure(exc: BaseException) -> str | None:
+    """A Spark/Hadoop call that failed on the store (a java.io.IOException at the root of the Java cause chain:
+    a DataNode or an S3 endpoint gone past Hadoop's retries), as one line; None for any other failure."""
+    java = getattr(exc, "java_exception", None)
+    if java is None:
+        return None
+    root, seen = None, 0
+    while java is not None and seen < 32:
+        name = java.getClass().getName()
+        if name.startswith(("java.io.", "org.apache.hadoop.", "com.amazonaws.")) or "IOException" in name:
+            root = java
+        java, seen = java.getCause(), seen + 1
+    if root is None:
+        return None
+    message = (root.getMessage() or "").splitlines()[0] if root.getMessage() else ""
+    return f"{root.getClass().getName()}: {message}"[:500]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -103,6 +121,14 @@ def main(argv: list[str] | None = None) -> int:
         prefix, code = next((prefix, code) for kind, prefix, code in exits if isinstance(exc, kind))
         print(f"{prefix}: {redact(str(exc))}", file=sys.stderr)
         return code
+    except Exception as exc:
+        line = storage_failure(exc)
+        if line is None:
+            raise
+        logging.getLogger("fanno_spark").debug("storage failure", exc_info=True)
+        print(f"storage error: {redact(line)} (the run dir keeps every completed stage: rerun with --resume "
+              "once the store answers)", file=sys.stderr)
+        return 4
 
 
 def _run(cfg, args) -> int:

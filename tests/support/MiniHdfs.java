@@ -4,6 +4,7 @@
 // "cp PATH PATH" (recursive copies, for tests that seed or read run dirs), "quit". Run in source-file mode.
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.io.PrintStream;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.FileUtil;
@@ -12,6 +13,10 @@ import org.apache.hadoop.hdfs.MiniDFSCluster;
 
 public class MiniHdfs {
     public static void main(String[] args) throws Exception {
+        // Replies only on stdout: Hadoop's logs go to stderr (a log file), never into the pipe the tests read
+        // between commands, which would fill and stall the NameNode.
+        PrintStream out = System.out;
+        System.setOut(System.err);
         String base = args[0];
         int port = args.length > 1 ? Integer.parseInt(args[1]) : 0;
         Configuration conf = new Configuration();
@@ -25,8 +30,8 @@ public class MiniHdfs {
         MiniDFSCluster cluster = new MiniDFSCluster.Builder(conf).nameNodePort(port).numDataNodes(1)
             .format(true).build();
         cluster.waitActive();
-        System.out.println("READY hdfs://127.0.0.1:" + cluster.getNameNodePort());
-        System.out.flush();
+        out.println("READY hdfs://127.0.0.1:" + cluster.getNameNodePort());
+        out.flush();
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
         MiniDFSCluster.DataNodeProperties stopped = null;
         String line;
@@ -53,8 +58,8 @@ public class MiniHdfs {
             } catch (Exception e) {
                 reply = "ERR " + line.trim() + ": " + e;
             }
-            System.out.println(reply);
-            System.out.flush();
+            out.println(reply);
+            out.flush();
         }
         cluster.shutdown();
     }
