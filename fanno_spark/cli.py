@@ -136,6 +136,7 @@ def _run(cfg, args) -> int:
     from .fs import HadoopFS, display
     from .io.preflight import check_remote_input
     from .pipeline import run_job
+    from .run_page import description, run_name
     from .runlock import run_lock
     from .spark_env import build_spark
     from .tracking import Tracker, default_uri
@@ -153,13 +154,15 @@ def _run(cfg, args) -> int:
             return 2
         spark.sparkContext.setCheckpointDir(f"{run_dir.rstrip('/')}/_checkpoints")
         # "resumed" is tagged by the job itself, only when it reuses stages of an earlier run
-        tracker = Tracker(cfg.tracking.uri or default_uri(run_dir), cfg.tracking.experiment, cfg.tracking.run_name,
+        tracker = Tracker(cfg.tracking.uri or default_uri(run_dir), cfg.tracking.experiment, run_name(cfg, run_dir),
                           tags={"run_dir": run_dir})
         status = "FAILED"
         try:
             result = run_job(spark, cfg, run_dir, fs, tracker, until=args.until)
             status = "FINISHED"
         finally:
+            if status == "FINISHED":
+                tracker.set_tag("mlflow.note.content", description(result.metrics))
             tracker.end(status)
     print(summary(result.metrics))
     if result.final_dir is not None:

@@ -84,6 +84,11 @@ def log_final(ctx, df: DataFrame) -> None:
     """Every run with a tracker logs the dataset it ends with (a resumed one too); a Delta `final` with its
     table version, and under output.table in the catalog."""
     uri = ctx.rd.uri("final")
+    if ctx.tracker is not None:  # readable in the run page's Evaluation/Artifacts table view, no download
+        cols = [c for c in ("round", "task_type", "instruction", "input", "output", "judge_score", "doc_url")
+                if c in df.columns]
+        sample = df.select(*cols).limit(ctx.cfg.output.sample_rows).toPandas()
+        ctx.tracker.mlflow.log_table(data=sample, artifact_file="pairs_sample.json")
     if ctx.cfg.output.format != "delta":
         lineage.log_output(ctx, df, uri)
         return

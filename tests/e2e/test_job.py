@@ -257,8 +257,15 @@ def test_decontamination_pii_card_and_lineage_on_real_model(job):
     assert json.loads(logged["instructions"].dataset.source)["path"].endswith("/runs/run/final")
     assert logged["corpus"].dataset.digest == f["input"]["digest"]
     assert "resumed" not in run.data.tags
-    assert "dataset/README.md" in {a.path for a in mlflow.MlflowClient(
-        tracking_uri=f"sqlite:///{out / 'mlflow.db'}").list_artifacts(run_id, "dataset")}
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    assert "dataset/README.md" in {a.path for a in client.list_artifacts(run_id, "dataset")}
+    # the run page: named from the config, described by its funnel, a sample of pairs as a table
+    assert run.info.run_name.startswith("run · smollm2-135m-instruct · T=0 · 1 round · ")
+    note = run.data.tags["mlflow.note.content"]
+    assert f"| documents read | {m['docs.rows']:,} |" in note
+    assert f"| **pairs in the dataset** | **{m['final.pairs']}** |" in note
+    table = json.loads(Path(client.download_artifacts(run_id, "pairs_sample.json", str(out / "mlflow-dl"))).read_text())
+    assert "instruction" in table["columns"] and len(table["data"]) == min(m["final.pairs"], 50)
 
 
 def test_exports_load_with_the_datasets_library_offline(job):
