@@ -260,7 +260,9 @@ def test_decontamination_pii_card_and_lineage_on_real_model(job):
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
     assert "dataset/README.md" in {a.path for a in client.list_artifacts(run_id, "dataset")}
     # the run page: named from the config, described by its funnel, a sample of pairs as a table
-    assert run.info.run_name.startswith("run · smollm2-135m-instruct · T=0 · 1 round · ")
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert run.info.run_name == (f"run · smollm2-135m-instruct · T={saved['llm']['temperature']:g} · 1 round · "
+                                 f"{saved['respond']['mode']}")
     note = run.data.tags["mlflow.note.content"]
     assert f"| documents read | {m['docs.rows']:,} |" in note
     assert f"| **pairs in the dataset** | **{m['final.pairs']}** |" in note
