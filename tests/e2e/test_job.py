@@ -264,8 +264,8 @@ def test_decontamination_pii_card_and_lineage_on_real_model(job):
     assert run.info.run_name == (f"run · smollm2-135m-instruct · T={saved['llm']['temperature']:g} · 1 round · "
                                  f"{saved['respond']['mode']}")
     note = run.data.tags["mlflow.note.content"]
-    assert f"| documents read | {m['docs.rows']:,} |" in note
-    assert f"| **pairs in the dataset** | **{m['final.pairs']}** |" in note
+    assert f"| documents read | {int(m['docs.rows']):,} |" in note
+    assert f"| **pairs in the dataset** | **{int(m['final.pairs'])}** |" in note
     table = json.loads(Path(client.download_artifacts(run_id, "pairs_sample.json", str(out / "mlflow-dl"))).read_text())
     assert "instruction" in table["columns"] and len(table["data"]) == min(m["final.pairs"], 50)
 
