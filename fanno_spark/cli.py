@@ -99,24 +99,21 @@ def storage_failure(exc: BaseException) -> str | None:
     return f"{root.getClass().getName()}: {message}"[:500]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stdout)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter())
     for noisy in ("py4j", "vllm", "mlflow", "alembic", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_guarded(go) -> int:
+    """Run a command (the job, a sweep): each expected failure ends it with one line and its exit code."""
+    setup_logging()
     exits = _exits()
     try:
-        cfg = load_config(args.config, args.overrides, args.output)
-        check_until(cfg, args.until)
-        from .config import input_on_driver_disk
-        from .io.preflight import check_input
-
-        if input_on_driver_disk(cfg):
-            check_input(cfg.input)  # before Spark starts
-        return _run(cfg, args)
+        return go()
     except tuple(kind for kind, _, _ in exits) as exc:
         prefix, code = next((prefix, code) for kind, prefix, code in exits if isinstance(exc, kind))
         print(f"{prefix}: {redact(str(exc))}", file=sys.stderr)
@@ -129,6 +126,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"storage error: {redact(line)} (the run dir keeps every completed stage: rerun with --resume "
               "once the store answers)", file=sys.stderr)
         return 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+
+    def go() -> int:
+        cfg = load_config(args.config, args.overrides, args.output)
+        check_until(cfg, args.until)
+        from .config import input_on_driver_disk
+        from .io.preflight import check_input
+
+        if input_on_driver_disk(cfg):
+            check_input(cfg.input)  # before Spark starts
+        return _run(cfg, args)
+
+    return run_guarded(go)
 
 
 def _run(cfg, args) -> int:

@@ -1,7 +1,9 @@
-"""`python -m fanno_spark compare --experiment NAME`: runs of different generation configs side by side.
+"""`python -m fanno_spark compare --experiment NAME` (or `--parent RUN_ID`: a sweep's points): runs of
+different generation configs side by side.
 
 Writes to --out: compare.md (params that differ + key metrics), compare.csv (the same, one row per
-run), metrics.png (one panel per key metric) and diversity.png (mean pairwise cosine per round).
+run), metrics.png (one panel per key metric), diversity.png (mean pairwise cosine per round) and
+drops.png (rows dropped per reason).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ import pandas as pd
 KEY_METRICS = {
     "pairs": "final.pairs",
     "llm_calls_per_pair": "final.llm_calls_per_pair",
+    "prompts_sent": "cost.paid.sent",
+    "usd_per_pair": "cost.per_pair.usd",
+    "engine_s_per_pair": "cost.per_pair.engine_seconds",
+    "failed": "cost.total.failed",
     "completion_tokens": r"sum:^[^.]+\.llm_completion_tokens$",
     "stage_seconds": r"sum:^[^.]+\.seconds$",
     "verb_noun_coverage": "report.verb_noun.coverage",
@@ -26,25 +32,43 @@ KEY_METRICS = {
     "r1_mean_cosine": "report.r1.mean_cosine",
 }
 ROUND_COSINE = re.compile(r"^report\.r(\d+)\.mean_cosine$")
+DROPPED = re.compile(r"^(?P<stage>[^.]+)\.dropped\.(?P<reason>.+)$")
 
 
 class CompareError(RuntimeError):
     pass
 
 
-def load_runs(tracking_uri: str, experiment: str, max_runs: int = 50, run_ids: list[str] | None = None):
+def load_runs(tracking_uri: str, experiment: str | None, max_runs: int = 50, run_ids: list[str] | None = None,
+              parent_run_id: str | None = None):
+    """Finished runs of the experiment, oldest first; with parent_run_id, that sweep's points (its children,
+    in point order), in the parent's experiment."""
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        raise CompareError(f"no experiment named {experiment!r} at {tracking_uri}")
-    runs = client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'", max_results=max_runs,
-                              order_by=["attributes.start_time ASC"])
+    if parent_run_id is not None:
+        try:
+            exp_id = client.get_run(parent_run_id).info.experiment_id
+        except mlflow.exceptions.MlflowException:
+            raise CompareError(f"no run {parent_run_id} at {tracking_uri}") from None
+    else:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            raise CompareError(f"no experiment named {experiment!r} at {tracking_uri}")
+        exp_id = exp.experiment_id
+    where = "attributes.status = 'FINISHED'"
+    if parent_run_id is not None:
+        where += f" and tags.mlflow.parentRunId = '{parent_run_id}'"
+    runs = client.search_runs([exp_id], where, max_results=max_runs, order_by=["attributes.start_time ASC"])
+    if parent_run_id is not None:  # point order (a resumed point may have started after a later one)
+        runs = sorted(runs, key=lambda r: int(r.data.tags.get("fanno.sweep_point", "p0")[1:] or 0))
+    else:  # a sweep's parent holds no dataset of its own
+        runs = [r for r in runs if r.data.tags.get("fanno.sweep") != "parent"]
     if run_ids:
         runs = [r for r in runs if r.info.run_id in set(run_ids)]
     if not runs:
-        raise CompareError(f"experiment {experiment!r} has no finished runs to compare")
+        raise CompareError(f"{'run ' + parent_run_id if parent_run_id else 'experiment ' + repr(experiment)} has "
+                           "no finished runs to compare" + (" among its children" if parent_run_id else ""))
     return runs
 
 
@@ -119,24 +143,52 @@ def _plots(df: pd.DataFrame, runs, out: Path) -> list[Path]:
     fig.tight_layout()
     fig.savefig(out / "diversity.png", dpi=110)
     plt.close(fig)
-    return [out / "metrics.png", out / "diversity.png"]
+
+    drops = drop_table(runs)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    bottom = [0.0] * len(runs)
+    for j, reason in enumerate(drops.columns):
+        ax.bar(range(len(runs)), drops[reason], bottom=bottom, label=reason, color=plt.cm.tab20.colors[j % 20])
+        bottom = [b + v for b, v in zip(bottom, drops[reason], strict=True)]
+    ax.set_xticks(range(len(runs)), [str(i + 1) for i in range(len(runs))])
+    ax.set_ylabel("rows dropped")
+    ax.set_title("drops per reason (stage: reason)")
+    if len(drops.columns):
+        ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out / "drops.png", dpi=110)
+    plt.close(fig)
+    return [out / "metrics.png", out / "diversity.png", out / "drops.png"]
 
 
-def compare(tracking_uri: str, experiment: str, out: Path, max_runs: int = 50,
-            run_ids: list[str] | None = None) -> tuple[pd.DataFrame, list[str], list[Path]]:
-    runs = load_runs(tracking_uri, experiment, max_runs, run_ids)
+def drop_table(runs) -> pd.DataFrame:
+    """Rows dropped per `stage: reason`, one row per run (0 where a run has no such drop)."""
+    rows = [{f"{m['stage']}: {m['reason']}": v for k, v in run.data.metrics.items() if (m := DROPPED.match(k))}
+            for run in runs]
+    return pd.DataFrame(rows).fillna(0.0).reindex(sorted({c for r in rows for c in r}), axis=1)
+
+
+def compare(tracking_uri: str, experiment: str | None, out: Path, max_runs: int = 50,
+            run_ids: list[str] | None = None, parent_run_id: str | None = None
+            ) -> tuple[pd.DataFrame, list[str], list[Path]]:
+    runs = load_runs(tracking_uri, experiment, max_runs, run_ids, parent_run_id)
     df, differing = compare_table(runs)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "compare.csv", index=False)
+    title = f"sweep {parent_run_id}" if parent_run_id else experiment
+    drops = drop_table(runs)
+    drops.insert(0, "run", list(df["run"]))
     (out / "compare.md").write_text(
-        f"# {experiment}: {len(df)} runs\n\nParams that differ: {', '.join(differing) or 'none'}\n\n"
-        + _markdown(df) + "\n")
+        f"# {title}: {len(df)} runs\n\nParams that differ: {', '.join(differing) or 'none'}\n\n"
+        + _markdown(df) + "\n\n## Rows dropped per reason\n\n" + _markdown(drops) + "\n")
     return df, differing, _plots(df, runs, out)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="fanno_spark compare", description=__doc__.splitlines()[0])
-    p.add_argument("--experiment", required=True)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--experiment", help="every finished run of this experiment")
+    which.add_argument("--parent", default=None, metavar="RUN_ID", help="a sweep's parent run: its points")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///runs/local/mlflow.db)")
     p.add_argument("--out", default="runs/compare", help="folder for compare.md/.csv and the plots")
@@ -148,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or \
         f"sqlite:///{Path('runs/local/mlflow.db').resolve()}"
     try:
-        df, _, plots = compare(uri, args.experiment, Path(args.out), args.max_runs, args.run_ids)
+        df, _, plots = compare(uri, args.experiment, Path(args.out), args.max_runs, args.run_ids, args.parent)
     except CompareError as exc:
         print(f"compare: {exc}", file=sys.stderr)
         return 2

@@ -181,6 +181,9 @@ class LLMConfig(Section):
     partitions: int = safe(1, gt=0)  # one engine per partition; local runs keep one
     batch_size: int = safe(64, gt=0)
     commit_every: int = safe(2048, gt=0)  # prompts per cache commit: a killed job loses at most one such chunk
+    # the prompt cache: null = <run dir>/llm_cache (a sweep: <sweep dir>/llm_cache); a URI shares one cache
+    # between runs (keyed by model, sampling and conversation, so only equal prompts are answered from it)
+    cache_uri: str | None = safe(None)
     temperature: Annotated[float, Field(ge=0, le=2)] = 0.0  # FANNO decodes greedily
     top_p: Frac = 0.9
     seed: int = 0
@@ -314,6 +317,15 @@ class TrackingConfig(Section):
     run_name: str | None = None
 
 
+class CostConfig(Section):
+    """Prices for the cost ledger (publish/ledger.py): engine time on GPU executors (llm.gpu_per_task > 0) at
+    gpu_hour_usd, on CPU at cpu_hour_usd; an OpenAI-compatible endpoint (llm.engine: openai) per token."""
+    resume_safe_section: ClassVar[bool] = True
+    gpu_hour_usd: NonNegF = 0.0
+    cpu_hour_usd: NonNegF = 0.0
+    per_million_tokens: NonNegF = 0.0  # prompt + completion tokens, as the endpoint bills them
+
+
 class SparkConfig(Section):
     resume_safe_section: ClassVar[bool] = True
     master: str | None = "local[*]"  # None: leave it to spark-submit
@@ -349,6 +361,7 @@ class FannoConfig(Section):
     output: OutputConfig = OutputConfig()
     report: ReportConfig = ReportConfig()
     tracking: TrackingConfig = TrackingConfig()
+    cost: CostConfig = CostConfig()
     spark: SparkConfig = SparkConfig()
 
     @model_validator(mode="after")

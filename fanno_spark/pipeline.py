@@ -13,7 +13,7 @@ stage table, so the stage list lives here only; each stage's body lives beside i
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 from pyspark.sql import SparkSession
@@ -29,11 +29,12 @@ from .llm.types import engine_spec
 from .prescreen import embed, graph
 from .prescreen import stages as pre
 from .prescreen.stages import NothingToGenerate
-from .publish import decontam, lineage
+from .publish import decontam, ledger, lineage
 from .publish import stages as pub
 from .redact import redact
 from .rundir import RunDir
 from .runner import Context, Stage, StopAfter, run_plan
+from .stage_keys import stage_keys, store_locations
 from .tracking import Tracker
 
 log = logging.getLogger("fanno_spark")
@@ -59,14 +60,17 @@ def _round(cfg: FannoConfig, r: int) -> list[Stage]:
         Stage(f"instructions_r{r}", ("docs_selected",) + ((f"ucb_pick_r{r}",) if r else ()) + gen.pool_inputs(cfg, r),
               lambda c: gen.instructions(c, r),
               "seed instructions from tags" if r == 0 else "augmented instructions from the picked few-shots",
-              round=r, decides=True),
+              round=r, decides=True,
+              reads=("llm", "seeds", "tags", "prompts", "filter", "embed", "graph") + (("augment",) if r else ())),
         Stage(f"pairs_r{r}", (f"instructions_r{r}",) + (("docs_kept", "edges") if cfg.respond.mode == "rag" else ()),
-              lambda c: gen.pairs(c, r), f"responses ({cfg.respond.mode})", round=r, decides=True),
+              lambda c: gen.pairs(c, r), f"responses ({cfg.respond.mode})", round=r, decides=True,
+              reads=("llm", "respond", "prompts")),
     ]
     if cfg.judge.enabled:
         stages.append(Stage(f"judged_r{r}", (f"pairs_r{r}",), lambda c: gen.judge_pairs(c, r),
                             "1-5 pair judge from digit log-probs", round=r, decides=True,
-                            reasons=("low_judge_score",), measure=lambda c, df: gen.count_unscored_pairs(c, df, r)))
+                            reasons=("low_judge_score",), measure=lambda c, df: gen.count_unscored_pairs(c, df, r),
+                            reads=("llm", "judge")))
     stages.append(Stage(f"ucb_update_r{r}", (last,), lambda c: ucb.update(c, r),
                         "bandit arms and rewards after the round (driver)", round=r,
                         restore=ucb.load(f"ucb/round-{r}.json"),
@@ -81,31 +85,34 @@ def build_plan(cfg: FannoConfig) -> list[Stage]:
     before_split = "docs_decontaminated" if docs_decontam else rules_out
     plan = [
         Stage("docs", (), lambda c: read_corpus(c.spark, c.cfg.input, c.fs), "read the corpus into one schema",
-              after=lineage.log_corpus),
-        Stage("docs_scored", ("docs",), pre.score, "heuristic scores, language, exact dedup; drop_reason"),
-        Stage("docs_dedup", ("docs_scored",), pre.near_dedup, "MinHash near-duplicates; PII masked"),
+              after=lineage.log_corpus, reads=("input",)),
+        Stage("docs_scored", ("docs",), pre.score, "heuristic scores, language, exact dedup; drop_reason",
+              reads=("prescreen",)),
+        Stage("docs_dedup", ("docs_scored",), pre.near_dedup, "MinHash near-duplicates; PII masked",
+              reads=("dedup", "pii.documents", "pii.types")),
     ]
     if cfg.doc_judge.enabled:
         plan.append(Stage("docs_judged", ("docs_dedup",), pre.judge_documents, "LLM quality / advertisement judge",
-                          measure=pre.count_unscored_documents))
+                          measure=pre.count_unscored_documents, reads=("doc_judge", "llm")))
     if docs_decontam:
         plan.append(Stage("docs_decontaminated", (rules_out,), lambda c: pub.decontaminate_documents(c, rules_out),
                           "documents sharing an n-gram with an evaluation prompt",
-                          measure=lambda c, df: pub.count_contaminated(c, df, "documents")))
+                          measure=lambda c, df: pub.count_contaminated(c, df, "documents"), reads=("decontam",)))
     plan += [
         Stage("docs_kept", (before_split,), lambda c: pre.kept(c, before_split),
               "the kept documents; the rest to rejects/docs", splits=before_split, rejects_as="docs",
               reason_prefix="prescreen", after=pre.stop_if_nothing_kept,
-              measure=lambda c, df: pre.count_pii(c, df, "documents", ("text",))),
+              measure=lambda c, df: pre.count_pii(c, df, "documents", ("text",)), reads=("pii.types",)),
         Stage("docs_vec", ("docs_kept",), lambda c: embed.embed_documents(c.out("docs_kept").select("id", "text"),
                                                                           c.cfg.embed, embedding_model_path()),
-              "MiniLM embeddings"),
+              "MiniLM embeddings", reads=("embed",)),
         Stage("edges", ("docs_vec",), lambda c: graph.similarity_edges(c.out("docs_vec"), c.cfg.graph),
-              "cosine similarity graph (IVF or LSH, never all pairs)"),
+              "cosine similarity graph (IVF or LSH, never all pairs)", reads=("graph",)),
         Stage("communities", ("docs_kept", "edges"),
               lambda c: graph.label_propagation(c.out("docs_kept"), c.out("edges"), c.cfg.graph),
-              "GraphFrames label propagation", measure=pre.community_metrics),
-        Stage("docs_selected", ("docs_kept", "communities"), pre.select, "k per community, round-robin"),
+              "GraphFrames label propagation", measure=pre.community_metrics, reads=("graph",)),
+        Stage("docs_selected", ("docs_kept", "communities"), pre.select, "k per community, round-robin",
+              reads=("sample",)),
     ]
     for r in range(cfg.augment.rounds + 1):
         plan += _round(cfg, r)
@@ -113,10 +120,12 @@ def build_plan(cfg: FannoConfig) -> list[Stage]:
     if cfg.decontam.benchmarks:
         plan.append(Stage("decontaminated", last_rounds, pub.decontaminate_pairs,
                           "pairs sharing an n-gram with an evaluation prompt", decides=True, reasons=("contaminated",),
-                          measure=lambda c, df: pub.count_contaminated(c, df, "pairs")))
+                          measure=lambda c, df: pub.count_contaminated(c, df, "pairs"),
+                          reads=("decontam", "judge.enabled", "augment.rounds")))
     plan.append(Stage("final", (("decontaminated",) if cfg.decontam.benchmarks else last_rounds) + ("docs_selected",),
                       pub.final, "the dataset with lineage, generated text PII-masked", partitions=1,
-                      measure=pub.measure_final, after=pub.log_final))
+                      measure=pub.measure_final, after=pub.log_final,
+                      reads=("decontam.benchmarks", "pii", "judge.enabled", "augment.rounds")))
     if cfg.report.enabled:
         # not "report": its metrics would mix with the data report's own report.* numbers
         plan.append(Stage("data_report", ("final",), pub.report, "data report: plots and report.json (report/)",
@@ -174,26 +183,34 @@ class JobResult:
     pairs: int
     final_dir: str | None
     metrics: dict[str, float]
+    computed: list[str] = field(default_factory=list)  # stages this job computed
+    shared: list[str] = field(default_factory=list)  # stages read from a sweep's store, computed by another point
 
 
 def run_job(spark: SparkSession, cfg: FannoConfig, run_dir: str, fs: FileSystem, tracker: Tracker | None,
-            until: str | None = None) -> JobResult:
+            until: str | None = None, store: str | None = None, cache_uri: str | None = None,
+            params: dict | None = None) -> JobResult:
+    """The plan over run_dir. A sweep passes its shared stage `store` (keyed stages live there, see
+    stage_keys.py), its prompt cache (`cache_uri`; llm.cache_uri wins) and the params its child run logs
+    (only what differs between points; the parent holds the rest)."""
     # Redacted: the file is also an MLflow artifact (a base_url may carry user:password).
     config_yaml = redact(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     fs.write_text(f"{run_dir.rstrip('/')}/config.yaml", config_yaml)
     if tracker:
-        tracker.log_params(flatten(cfg))
+        tracker.log_params(flatten(cfg) if params is None else params)
         tracker.log_text(config_yaml, "config.yaml")
     llm = cfg.llm
     path = resolve_model(llm.model) if llm.engine == "vllm" else llm.model
+    plan = build_plan(cfg)
     rd = RunDir(run_dir, spark, fs, log=log.info, progress_interval_s=cfg.output.progress_interval_s,
-                delta=frozenset({"final"}) if cfg.output.format == "delta" else frozenset())
+                delta=frozenset({"final"}) if cfg.output.format == "delta" else frozenset(),
+                locations=store_locations(store, stage_keys(cfg, plan)) if store else {})
     # Prompt-cache keys use the logical model id (+ a hash of its config), never a machine path.
-    run = LLMRun(spark, engine_spec(llm, path), model_key(llm.model, path), rd.uri("llm_cache"), fs,
+    cache = fs.qualify(llm.cache_uri) if llm.cache_uri else cache_uri or rd.uri("llm_cache")
+    run = LLMRun(spark, engine_spec(llm, path), model_key(llm.model, path), cache, fs,
                  partitions=llm.partitions, batch_size=llm.batch_size, commit_every=llm.commit_every,
                  gpus_per_task=llm.gpu_per_task, cpus_per_task=llm.cpus_per_task)
     ctx = Context(spark, cfg, rd, fs, tracker, run)
-    plan = build_plan(cfg)
     log.info("plan: %s", " -> ".join(s.name for s in plan))
     if cfg.decontam.benchmarks:  # a missing file or field stops here, before any stage
         decontam.check_benchmarks(spark, cfg.decontam, fs)
@@ -205,6 +222,7 @@ def run_job(spark: SparkSession, cfg: FannoConfig, run_dir: str, fs: FileSystem,
         stopped, failed = stop, False
         log.info("stopped after stage %s (--until)", stop)
     finally:  # however the plan ends (done, --until, no document kept, a failure): the numbers so far
+        ledger.record(ctx)
         if ctx.reused and tracker:  # only a run that reused stages of an earlier one says so
             tracker.set_tag("resumed", "true")
             tracker.set_tag("resumed_stages", ",".join(ctx.reused))
@@ -216,6 +234,8 @@ def run_job(spark: SparkSession, cfg: FannoConfig, run_dir: str, fs: FileSystem,
             # the store that failed the stage may refuse this too: the stage's failure is the one to report
             log.warning("metrics.json not written: %s", str(exc).splitlines()[0][:300])
     run_id = tracker.run_id if tracker else None
+    computed, shared = list(rd.timings), list(ctx.from_store)
     if stopped is not None:
-        return JobResult(run_dir, run_id, 0, None, dict(ctx.metrics))
-    return JobResult(run_dir, run_id, int(ctx.metrics["final.pairs"]), rd.uri("export"), dict(ctx.metrics))
+        return JobResult(run_dir, run_id, 0, None, dict(ctx.metrics), computed, shared)
+    return JobResult(run_dir, run_id, int(ctx.metrics["final.pairs"]), rd.uri("export"), dict(ctx.metrics),
+                     computed, shared)

@@ -21,6 +21,17 @@ def note(group: str, describe: Callable[[], str] | None) -> None:
         NOTES[group] = describe
 
 
+def failed_tasks(sc, group: str) -> int:
+    """Task attempts that failed in a job group's jobs so far (Spark retried them: their work was paid twice)."""
+    tracker, n = sc.statusTracker(), 0
+    for job_id in tracker.getJobIdsForGroup(group):
+        job = tracker.getJobInfo(job_id)
+        for stage_id in job.stageIds if job is not None else ():
+            st = tracker.getStageInfo(stage_id)
+            n += st.numFailedTasks if st is not None else 0
+    return n
+
+
 class StageProgress:
     def __init__(self, sc, group: str, log: Callable[[str], None], interval_s: float = 30.0):
         self.sc, self.group, self.log, self.interval_s = sc, group, log, interval_s

@@ -41,4 +41,11 @@ def description(metrics: dict[str, float]) -> str:
              f"{int(total('sent')):,} sent) over {len(stages)} stages; {int(total('prompt_tokens')):,} prompt + "
              f"{int(total('completion_tokens')):,} completion tokens; {total('engine_seconds'):,.0f} s in the engine"
              + (f"; {per_pair:.2f} LLM calls per pair." if per_pair else ".")]
+    if "cost.total.usd" in metrics:
+        shared = int(metrics.get("cost.total.sent", 0) - metrics.get("cost.paid.sent", 0))
+        lines.append(f"Cost: ${metrics['cost.total.usd']:,.4f} estimated ({metrics.get('cost.total.gpu_hours', 0):.3f} "
+                     f"GPU-hours, {int(metrics.get('cost.total.failed', 0))} failed answers)"
+                     + (f", ${metrics['cost.per_pair.usd']:.5f} per pair" if "cost.per_pair.usd" in metrics else "")
+                     + (f"; {shared:,} of the prompts sent were paid by an earlier attempt or another sweep point"
+                        if shared else "") + ".")
     return "\n".join(lines)

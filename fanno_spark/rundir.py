@@ -25,6 +25,9 @@ class RunDir:
     counts: dict[str, int] = field(default_factory=dict)
     progress_interval_s: float = 30.0
     delta: frozenset[str] = frozenset()  # stages written as Delta tables
+    # stage -> its folder in a sweep's shared store (<sweep>/stages/<name>-<key>), instead of <root>/<name>:
+    # every point whose stage has that key reads the one output (stage_keys.py)
+    locations: dict[str, str] = field(default_factory=dict)
 
     def delta_committed(self, name: str) -> bool:
         """The table's first commit is there (written atomically by Delta's log store: a killed write leaves
@@ -32,7 +35,13 @@ class RunDir:
         return any(n.endswith(".json") and n[:-5].isdigit() for n, _, _, _ in self.fs.list(self.uri(name, "_delta_log")))
 
     def uri(self, *parts: str) -> str:
+        if parts and parts[0] in self.locations:
+            return join(self.locations[parts[0]], *parts[1:])
         return join(self.root, *parts)
+
+    def store_metrics(self, name: str) -> str | None:
+        """Where a shared stage's numbers live, beside its output in the store (None: not shared)."""
+        return f"{self.locations[name]}.metrics.json" if name in self.locations else None
 
     def done(self, name: str, files: bool = False) -> bool:
         """A frame stage is done when Spark wrote its _SUCCESS; a file stage when its marker is there."""

@@ -4,9 +4,11 @@ under <run dir>/<name>) or a file stage (writes files, marked done under <run di
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +44,9 @@ class Stage:
     after: Callable[[Context, DataFrame], None] | None = None  # runs every time (checks, exports)
     partitions: int | None = None
     files: bool = False
+    # config keys or whole sections (dotted) the output depends on: with the inputs' keys they make the stage's
+    # store key (stage_keys.py), under which a sweep's points share the output; reading any other key refuses
+    reads: tuple[str, ...] = ()
 
 
 class StopAfter(Exception):
@@ -50,6 +55,10 @@ class StopAfter(Exception):
 
 class UndeclaredInput(RuntimeError):
     """A stage read an output it does not declare among its inputs (the plan would not know it depends on it)."""
+
+
+class UndeclaredConfig(RuntimeError):
+    """A stage read a config key it does not declare in `reads` (its store key would not change with it)."""
 
 
 class PlanError(ValueError):
@@ -88,6 +97,7 @@ class Context:
     shared: dict = field(default_factory=dict)  # built once per job, used by several stages (benchmarks)
     reused: list[str] = field(default_factory=list)  # stages an earlier run completed (a resumed run)
     transient: list[DataFrame] = field(default_factory=list)  # persisted for one stage, released after it
+    from_store: list[str] = field(default_factory=list)  # stages another run of a sweep computed (shared)
 
     reading: Stage | None = None  # the stage being built: it may read its declared inputs only
 
@@ -105,7 +115,7 @@ class Context:
 
     def _check_read(self, name: str) -> None:
         st = self.reading
-        if st is not None and name not in st.inputs and name != st.splits:
+        if st is not None and name not in st.inputs and name not in (st.splits, st.name):
             raise UndeclaredInput(f"stage {st.name} reads {name}, which it does not declare "
                                   f"(inputs: {', '.join(st.inputs) or 'none'})")
 
@@ -166,10 +176,12 @@ def _finish(ctx: Context, st: Stage, before: tuple[dict, dict]) -> None:
     """Record a stage's numbers once, when it completes, into metrics/<stage>.json; a resumed run reloads
     them (what the dataset cost, LLM calls included) instead of recounting every earlier stage."""
     saved = f"metrics/{st.name}.json"
-    if st.name not in ctx.rd.timings:  # completed by an earlier run
-        ctx.reused.append(st.name)
-        if ctx.rd.exists(saved):
-            numbers = ctx.rd.read_json(saved)
+    stored = ctx.rd.store_metrics(st.name)  # a shared stage's numbers beside its output, for every point
+    if st.name not in ctx.rd.timings:  # completed by an earlier run (of this point, or of another: shared)
+        here = ctx.rd.exists(saved)
+        (ctx.reused if here or stored is None else ctx.from_store).append(st.name)
+        if here or (stored is not None and ctx.fs.exists(stored)):
+            numbers = ctx.rd.read_json(saved) if here else json.loads(ctx.fs.read_text(stored))
             for k, v in numbers.items():
                 (ctx.note if isinstance(v, str) else ctx.metric)(k, v)
             size = f"{st.name}.files" if st.files else f"{st.name}.rows"
@@ -184,10 +196,13 @@ def _finish(ctx: Context, st: Stage, before: tuple[dict, dict]) -> None:
         if st.name in ctx.rd.timings:
             ctx.metric(f"{st.name}.seconds", ctx.rd.timings[st.name])
     else:
-        _record(ctx, st, ctx.out(st.name))
+        with _reading(ctx, st, stored is not None):  # its measure counts into the shared numbers too
+            _record(ctx, st, ctx.out(st.name))
     numbers = {k: v for k, v in ctx.metrics.items() if before[0].get(k) != v}
     numbers.update({k: v for k, v in ctx.info.items() if before[1].get(k) != v})
     ctx.rd.write_json(saved, numbers)
+    if stored is not None and st.name in ctx.rd.timings:
+        ctx.fs.write_text(stored, json.dumps(numbers, indent=2, sort_keys=True, default=str))
 
 
 def _reasons(ctx: Context, df: DataFrame, prefix: str) -> None:
@@ -195,13 +210,41 @@ def _reasons(ctx: Context, df: DataFrame, prefix: str) -> None:
         ctx.metric(f"{prefix}.dropped.{row['drop_reason']}", row["count"])
 
 
-def _build(ctx: Context, st: Stage):
-    """The stage's frame (or files), built while only its declared inputs can be read."""
+class _Reads:
+    """The config as a stage sees it while its key matters: a section or key outside `reads` raises.
+    A section declared whole is the real (frozen) object; a partly declared one is checked key by key."""
+
+    def __init__(self, node, reads: tuple[str, ...], stage: str, prefix: str = ""):
+        self._node, self._reads, self._stage, self._prefix = node, reads, stage, prefix
+
+    def __getattr__(self, name: str):
+        key = f"{self._prefix}{name}"
+        value = getattr(self._node, name)
+        if any(key == r or key.startswith(r + ".") for r in self._reads):
+            return value
+        if any(r.startswith(key + ".") for r in self._reads):
+            return _Reads(value, self._reads, self._stage, key + ".")
+        raise UndeclaredConfig(f"stage {self._stage} reads config {key}, which it does not declare "
+                               f"(reads: {', '.join(self._reads) or 'none'})")
+
+
+@contextmanager
+def _reading(ctx: Context, st: Stage, key_matters: bool):
+    """Only the stage's declared inputs can be read; a stage with a store key, only its declared config."""
+    cfg = ctx.cfg
     ctx.reading = st
+    if key_matters:
+        ctx.cfg = _Reads(cfg, st.reads, st.name)
     try:
-        return st.build(ctx)
+        yield
     finally:
-        ctx.reading = None
+        ctx.reading, ctx.cfg = None, cfg
+
+
+def _build(ctx: Context, st: Stage):
+    """The stage's frame (or files), built while only its declared inputs (and config) can be read."""
+    with _reading(ctx, st, st.name in ctx.rd.locations):
+        return st.build(ctx)
 
 
 def _write_files(ctx: Context, st: Stage) -> None:
@@ -232,7 +275,8 @@ def run_plan(ctx: Context, plan: list[Stage], until: str | None = None) -> None:
             continue
         before = dict(ctx.metrics), dict(ctx.info)
         if done:
-            ctx.rd.log(f"[{st.name}] complete in run dir, skipped")
+            where = "the sweep's shared store" if st.name in ctx.rd.locations else "run dir"
+            ctx.rd.log(f"[{st.name}] complete in {where}, skipped")
             if not st.files:
                 ctx.outputs[st.name] = lambda name=st.name: ctx.rd.read(name)
         elif st.files:

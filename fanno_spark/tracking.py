@@ -18,7 +18,10 @@ SECRET = re.compile(r"(?i)(^|[._])(api_?key|secret|password|token|access_key|cre
 
 
 class Tracker:
-    def __init__(self, uri: str, experiment: str, run_name: str | None = None, tags: dict | None = None):
+    def __init__(self, uri: str, experiment: str, run_name: str | None = None, tags: dict | None = None,
+                 nested: bool = False, run_id: str | None = None):
+        """nested: a child of the active run (a sweep's point under the sweep's parent run); run_id: reopen
+        that run (a resumed sweep keeps its parent and the child of an unfinished point)."""
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         import mlflow
 
@@ -26,7 +29,12 @@ class Tracker:
         seed_sqlite_store(uri)
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(experiment)
-        self.run = mlflow.start_run(run_name=run_name, tags=tags or {})
+        if run_id is not None:
+            self.run = mlflow.start_run(run_id=run_id, nested=nested)
+            if tags:
+                mlflow.set_tags(tags)
+        else:
+            self.run = mlflow.start_run(run_name=run_name, tags=tags or {}, nested=nested)
         self.run_id = self.run.info.run_id
         self.uri = uri
         self._pending: dict[str, float] = {}

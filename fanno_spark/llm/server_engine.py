@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -32,6 +33,8 @@ class OpenAIServerEngine:
         self.spec = spec
         self.session = None
         self._pool: ThreadPoolExecutor | None = None
+        self.retried = 0  # requests sent again after a 429 / 5xx / timeout, over the engine's life
+        self._count_lock = threading.Lock()
 
     def load(self) -> None:
         import requests
@@ -90,6 +93,10 @@ class OpenAIServerEngine:
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise EngineError(f"{url}: still failing after {self.spec.max_retries} retries "
                               f"({type(exc).__name__})") from None
+        history = getattr(getattr(resp.raw, "retries", None), "history", None) or ()
+        if history:  # billed or not, a retried request is work the ledger shows (failed_tasks, retried)
+            with self._count_lock:
+                self.retried += len(history)
         if resp.status_code == 200:
             return parse_completion(resp.json())
         if resp.status_code in FATAL:

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .. import progress
-from ..fs import FileSystem
+from ..fs import FileSystem, join
 from ..resources import llm_worker_pool, map_in_pandas_with_profile, resource_profile
 from .registry import make_engine
 from .types import Conversation, EngineSpec, Generation, Occupancy, Sampling
@@ -67,6 +68,7 @@ class _Counters:
     peak: Accumulator
     tokens: Accumulator  # [prompt, completion]
     dtypes: Accumulator
+    failures: Accumulator  # [answers the engine gave up on (finish_reason error_*), requests retried]
 
     def describe(self) -> str:
         """For the periodic progress line: what finished tasks reported so far."""
@@ -78,7 +80,7 @@ class _Counters:
     @classmethod
     def new(cls, sc) -> _Counters:
         return cls(sc.accumulator(0), sc.accumulator([0, 0], _Sum()), sc.accumulator(0, _Max()),
-                   sc.accumulator([0, 0], _Sum()), sc.accumulator(set(), _Sum()))
+                   sc.accumulator([0, 0], _Sum()), sc.accumulator(set(), _Sum()), sc.accumulator([0, 0], _Sum()))
 
 
 def worker_engine(spec: EngineSpec, loads: Accumulator | None = None):
@@ -136,11 +138,13 @@ def _generate_partitions(spec: EngineSpec, sampling: Sampling, batch_size: int, 
             return
         engine = worker_engine(spec, counters.loads)
         dtype = getattr(engine, "loaded_dtype", None)
-        occupancy, done, tokens = Occupancy(), [], [0, 0]
+        occupancy, done, tokens, failed = Occupancy(), [], [0, 0], 0
+        retried = getattr(engine, "retried", 0)
         for key, gen in stream_answers(engine, itertools.chain([first], items), sampling, batch_size, occupancy):
             done.append((key, gen))
             tokens[0] += gen.prompt_tokens
             tokens[1] += gen.completion_tokens
+            failed += gen.finish_reason.startswith("error")
             if len(done) >= batch_size:  # answers leave as they finish, batch_size rows an Arrow batch
                 yield frame(done, dtype)
                 done = []
@@ -149,6 +153,7 @@ def _generate_partitions(spec: EngineSpec, sampling: Sampling, batch_size: int, 
         counters.occupancy.add([occupancy.steps, occupancy.running])
         counters.peak.add(occupancy.peak)
         counters.tokens.add(tokens)
+        counters.failures.add([failed, getattr(engine, "retried", 0) - retried])
         if dtype:
             counters.dtypes.add({dtype})
     return run
@@ -166,10 +171,21 @@ class LLMStats:
     occupancy_mean: float = 0.0
     occupancy_max: int = 0
     engine_seconds: float = 0.0  # wall time of the generation jobs (engine load included when one loaded)
+    failed: int = 0  # answers the engine gave up on (an endpoint's error_4xx), cached as empty: paid, no text
+    retried: int = 0  # requests the OpenAI-compatible engine sent again (429 / 5xx / timeouts)
+    failed_tasks: int = 0  # Spark task attempts of the generation jobs that failed (their work was paid, then lost)
     dtypes: tuple[str, ...] = ()  # the precisions the engines that answered this stage ran in
 
     def as_metrics(self, stage: str) -> dict[str, float]:
         return {f"{stage}.llm_{k}": float(v) for k, v in self.__dict__.items() if k != "dtypes"}
+
+
+def read_cache(spark: SparkSession, cache_dir: str, fs: FileSystem) -> DataFrame | None:
+    """Every committed answer: the chunk folders (and the files of caches written before them, at the top)."""
+    names = [name for name, _, _, _ in fs.list(cache_dir)]
+    if not any(n.startswith("commit-") or n.endswith(".parquet") for n in names):
+        return None
+    return spark.read.schema(CACHE_SCHEMA).option("recursiveFileLookup", "true").parquet(cache_dir)
 
 
 def _ordered(part: DataFrame, partitions: int) -> DataFrame:
@@ -192,8 +208,7 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
     stage's own write computes it once; parsing and filtering then read it instead of the cache).
     """
     unique = prompts.select("prompt_hash", "conversation").dropDuplicates(["prompt_hash"])
-    has_cache = any(name == "_SUCCESS" or name.endswith(".parquet") for name, _, _, _ in fs.list(cache_dir))
-    cache = spark.read.schema(CACHE_SCHEMA).parquet(cache_dir) if has_cache else None
+    cache = read_cache(spark, cache_dir, fs)
     missing = unique.join(cache.select("prompt_hash"), "prompt_hash", "left_anti") if cache is not None else unique
     missing = missing.cache()
     stats = LLMStats(sent=missing.count())
@@ -213,9 +228,11 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
                                                      resource_profile(gpus_per_task, cpus_per_task))
                 else:
                     gen = _ordered(part, partitions).mapInPandas(fn, CACHE_SCHEMA)
-            # An append commits when its job does (a failed or killed job leaves only _temporary files,
-            # which readers skip); the cache only ever grows, keyed by prompt hash.
-            gen.write.mode("append").parquet(cache_dir)
+            # Each chunk commits into a folder of its own, so jobs sharing one cache (a sweep's points, runs with
+            # llm.cache_uri) never share a _temporary dir (one job's commit would delete the other's). A failed or
+            # killed job leaves only _temporary files, which readers skip; the cache only grows, keyed by hash.
+            gen.write.mode("errorifexists").parquet(join(cache_dir, f"commit-{int(time.time() * 1000)}-"
+                                                                    f"{uuid.uuid4().hex[:12]}"))
             if chunks > 1:
                 log.info("[%s] LLM answers committed to the cache: chunk %d/%d", stage, i + 1, chunks)
     finally:
@@ -223,11 +240,13 @@ def generate_cached(spark: SparkSession, prompts: DataFrame, spec: EngineSpec, s
     stats.engine_seconds = round(time.perf_counter() - start, 2)
     missing.unpersist()
     stats.engine_loads = counters.loads.value
+    stats.failed, stats.retried = counters.failures.value
+    stats.failed_tasks = progress.failed_tasks(spark.sparkContext, stage)
     steps, running = counters.occupancy.value
     if steps:
         stats.occupancy_mean = round(running / steps, 2)
         stats.occupancy_max = counters.peak.value
-    cache = spark.read.schema(CACHE_SCHEMA).parquet(cache_dir).dropDuplicates(["prompt_hash"])
+    cache = read_cache(spark, cache_dir, fs).dropDuplicates(["prompt_hash"])
     cols = [c for c in cache.columns if c not in ("stage", "dtype") and (c != "logprobs" or sampling.logprobs)]
     # counted on the executors as the answers were made: no job over the cache (a failed task's counts never
     # arrive; a stage Spark re-runs after a lost executor counts the work it paid for twice)

@@ -16,6 +16,7 @@ import jinja2
 import yaml
 
 from ..config import FannoConfig
+from . import ledger
 from .decontam import benchmark_name
 
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -99,7 +100,11 @@ def render(cfg: FannoConfig, metrics: dict[str, float], info: dict[str, str], *,
     }
     valid = "judged" if cfg.judge.enabled else "pairs"
     names = [benchmark_name(p) for p in cfg.decontam.benchmarks]
+    per_pair = {f: metrics[f"cost.per_pair.{f}"] for f in ("prompts", "tokens", "engine_seconds", "usd")} \
+        if "cost.per_pair.usd" in metrics else None
     return _template().render(
+        cost_rows=ledger.table(metrics), per_pair=per_pair, paid_sent=metrics.get("cost.paid.sent", 0),
+        total_sent=metrics.get("cost.total.sent", 0),
         cfg=cfg, header=yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip(), pairs=pairs,
         dtype=info.get("llm.dtype_resolved") or cfg.llm.dtype, rounds=rounds, fun=fun, usage=usage,
         source=(lineage.get("input") or {}).get("source", cfg.input.path), corpus=lineage.get("input"),

@@ -18,7 +18,7 @@ from ..llm.model_store import embedding_model_path
 from ..redact import redact
 from ..report.build import build_report
 from ..text import pii
-from . import card, decontam, lineage, tables
+from . import card, decontam, ledger, lineage, tables
 
 log = logging.getLogger("fanno_spark")
 
@@ -158,6 +158,7 @@ def write_card(ctx) -> list[str]:
     """export/README.md: the dataset card (from the run's numbers, lineage and the exported plots)."""
     if "lineage.input" not in ctx.shared:
         lineage.log_corpus(ctx, ctx.out("docs"), force=True)
+    ledger.record(ctx)  # the card's cost table from the run's numbers so far (every LLM stage is done)
     plots = sorted(name for name, is_dir, _, _ in ctx.fs.list(ctx.rd.uri("export", "plots")) if not is_dir)
     text = card.render(ctx.cfg, ctx.metrics, ctx.info, run_id=ctx.tracker.run_id if ctx.tracker else None,
                        tracking_uri=redact(ctx.tracker.uri) if ctx.tracker else None, run_dir=ctx.rd.uri(),
