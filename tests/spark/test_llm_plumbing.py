@@ -1,6 +1,7 @@
 """LLM plumbing on Spark with the deterministic fake engine (the real model runs in tests/e2e)."""
 
 import json
+import threading
 
 import pytest
 from fanno_doubles import FAKE, STREAMING_FAKE
@@ -10,7 +11,7 @@ from fanno_spark.config import FilterConfig
 from fanno_spark.fs import LocalFS
 from fanno_spark.generate import instruction_filter, responses
 from fanno_spark.generate.instruction_tasks import AugmentTask, SeedTask
-from fanno_spark.llm.spark_generate import generate_cached
+from fanno_spark.llm.spark_generate import generate_cached, read_cache
 from fanno_spark.llm.stage import LLMRun, build_prompts, parse_answers, run_task
 from fanno_spark.llm.types import EngineSpec, Sampling, prompt_hash
 
@@ -37,8 +38,39 @@ def test_cache_sends_only_missing_prompts(spark, tmp_path):
     assert out.count() == 12 and out.where(F.col("text").isNull()).count() == 0
     _, stats = generate_cached(spark, prompts, SPEC, sampling, str(tmp_path / "cache"), LocalFS(), "s1")
     assert stats.sent == 0 and stats.cached == 12  # a rerun pays nothing
-    cache = spark.read.parquet(str(tmp_path / "cache"))
+    cache = read_cache(spark, str(tmp_path / "cache"), LocalFS())
     assert cache.count() == cache.select("prompt_hash").distinct().count() == 12
+
+
+def test_two_jobs_writing_one_cache_at_once_lose_nothing(spark, tmp_path):
+    """Two stages (a sweep's points, or two runs with one llm.cache_uri) commit chunks into one cache at the same
+    time: every answer of both lands, none is lost to the other's commit, and each commit is a whole folder."""
+    sampling, cache_dir = Sampling(max_tokens=16), str(tmp_path / "shared")
+    prompts = build_prompts(docs(spark, 10), seed_task(sampling, 2), "fake")  # 20 prompts
+    halves = [prompts.where(F.col("doc_id").isin(*[f"doc{i}" for i in ids])) for ids in (range(0, 6), range(4, 10))]
+    start, results = threading.Barrier(2), {}
+
+    def run(i):
+        start.wait()
+        try:
+            out, stats = generate_cached(spark, halves[i], SPEC, sampling, cache_dir, LocalFS(), f"w{i}",
+                                         commit_every=2)
+            results[i] = (out.where(F.col("text").isNotNull()).count(), stats)
+        except Exception as exc:  # noqa: BLE001 - reported below, from the test's thread
+            results[i] = (str(exc).splitlines()[0], None)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results[0][0] == results[1][0] == 12  # each got its answers
+    assert results[0][1].sent + results[1][1].sent >= 20
+    cache = read_cache(spark, cache_dir, LocalFS())
+    assert {r["prompt_hash"] for r in cache.select("prompt_hash").collect()} == \
+        {r["prompt_hash"] for r in prompts.select("prompt_hash").collect()}
+    commits = [p for p in (tmp_path / "shared").iterdir()]
+    assert len(commits) >= 10 and all((p / "_SUCCESS").exists() for p in commits)
 
 
 def test_a_streaming_engine_answers_out_of_order_under_the_right_keys(spark, tmp_path):
@@ -72,7 +104,7 @@ def test_the_cache_key_is_the_sampling_the_task_generates_with(spark, tmp_path):
     assert stats.sent == 6 and len(rows) == 6
     for r in rows:
         assert r["prompt_hash"] == prompt_hash("fake", task.sampling, json.loads(r["conversation"]))
-    cached = {r["prompt_hash"] for r in spark.read.parquet(str(tmp_path / "cache")).collect()}
+    cached = {r["prompt_hash"] for r in read_cache(spark, str(tmp_path / "cache"), LocalFS()).collect()}
     assert cached == {r["prompt_hash"] for r in rows}
     for frame in persisted:
         frame.unpersist()
