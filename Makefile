@@ -20,7 +20,7 @@ ARGS ?=
 RESUME ?= --resume  # `make run` continues runs/local; RESUME= for a run that must start fresh
 
 .DEFAULT_GOAL := help
-.PHONY: help install jars minio test-storage model run run-python compare mlflow-ui test test-unit test-spark test-e2e test-cluster test-gpu lint clean bench
+.PHONY: help install jars minio test-storage model run run-python sweep compare mlflow-ui test test-unit test-spark test-e2e test-cluster test-gpu lint clean bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -62,8 +62,12 @@ run: install ## run the job with spark-submit on the bundled corpus (CONFIG=, OU
 run-python: install ## the same job through `python -m fanno_spark`
 	$(PY) -m fanno_spark --config $(CONFIG) --output $(OUTPUT) $(RESUME) $(ARGS)
 
-compare: install ## compare the finished runs of an MLflow experiment (EXPERIMENT=, TRACKING_URI=) into runs/compare
-	$(PY) -m fanno_spark compare --experiment $(or $(EXPERIMENT),fanno-spark) \
+sweep: install ## a sweep of generation configs in one Spark session (GRID="llm.temperature=0.3,0.7 augment.rounds=1,2" or SWEEP=file.yaml; OUTPUT=runs/sweep)
+	$(PY) -m fanno_spark sweep --config $(CONFIG) --output $(or $(filter-out runs/local,$(OUTPUT)),runs/sweep) \
+	  $(foreach g,$(GRID),--grid $(g)) $(if $(SWEEP),--sweep $(SWEEP)) $(ARGS)
+
+compare: install ## compare the finished runs of an MLflow experiment (EXPERIMENT=, TRACKING_URI=), or a sweep's points (PARENT=run id), into runs/compare
+	$(PY) -m fanno_spark compare $(if $(PARENT),--parent $(PARENT),--experiment $(or $(EXPERIMENT),fanno-spark)) \
 	  $(if $(TRACKING_URI),--tracking-uri $(TRACKING_URI)) --out runs/compare
 
 mlflow-ui: install ## browse runs/local's MLflow store on http://127.0.0.1:5000

@@ -7,6 +7,7 @@
     python -m bench.run --only P2,P2L --prompts 1000 # the LLM stage against vLLM alone, short and long (neither)
     python -m bench.run --only P2P                  # vLLM's prefix cache on vs off on sorted seed prompts (neither)
     python -m bench.run --only P9                   # the job on local disk vs S3 (MinIO), file vs magic committer
+    python -m bench.run --only P10                  # a 3-point sweep vs the same 3 configs as separate runs
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def _machine(meta: dict) -> str:
 def to_markdown(rows: list[dict], machines: dict[str, dict]) -> str:
     """machines: bench -> the meta of the run that produced its rows (rows of one bench come from one run)."""
     cols = ["bench", "what", "docs", "seconds", "docs_per_s", "kept", "edges", "communities", "edges_s", "lpa_s",
-            "old_lpa_s", "lpa_ratio", "lpa_differ", "recall", "ratio", "tok_per_s", "calls_per_pair", "drops"]
+            "old_lpa_s", "lpa_ratio", "lpa_differ", "recall", "separate", "sweep", "ratio", "tok_per_s", "calls_per_pair",
+            "drops"]
     used = [c for c in cols if any(c in r for r in rows)]
     by_machine: dict[str, list[str]] = {}
     for bench, meta in sorted(machines.items()):
@@ -126,6 +128,10 @@ def main() -> None:
         from . import p9_storage
 
         rows += p9_storage.run()
+    if "P10" in only:  # not in the default set: four jobs
+        from . import p10_sweep
+
+        rows += p10_sweep.run()
     if "P4" in only:
         from . import p4_calls
 

@@ -144,3 +144,42 @@ def test_runs_on_a_real_server_and_the_comparison_notebook(server, tmp_path):
     assert sorted(table["pairs"]) == sorted(len(pd.read_parquet(o / "final")) for _, o in runs.values())
     assert (tmp_path / "cmp" / "metrics.png").stat().st_size > 10_000
     json.dumps(table.to_dict())  # plain values, printable as a table
+
+
+def test_a_sweep_from_the_notebooks_grid_widget_holds_its_comparison_on_the_server(server, tmp_path):
+    """The job notebook with a grid: a 2-point sweep whose parent run on the real server holds the comparison
+    (table, plots) and whose children hold only the varied param; `compare --parent` reads it back."""
+    import mlflow
+
+    uri, _ = server
+    out = tmp_path / "sweep"
+    sets = [*SMALL, "augment.rounds=0", "report.enabled=false", f"tracking.uri={uri}",
+            "tracking.experiment=sweeps"]
+    env = dict(os.environ, FANNO_OUTPUT=str(out), PYTHONUNBUFFERED="1", FANNO_OVERRIDES=";".join(sets),
+               FANNO_GRID="llm.temperature=0.0,0.8")
+    proc = subprocess.run([sys.executable, str(ROOT / "notebooks" / "fanno_databricks.py")], cwd=tmp_path, env=env,
+                          text=True, capture_output=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "# sweep " in proc.stdout and ">>>" in proc.stdout  # the comparison, then point 1's dataset
+    parent_id = proc.stdout.split("mlflow parent run: ")[1].split()[0]
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "FINISHED" and parent.data.metrics["sweep.points"] == 2
+    exp = parent.info.experiment_id
+    children = client.search_runs([exp], f"tags.mlflow.parentRunId = '{parent_id}'")
+    assert sorted(r.data.params["llm.temperature"] for r in children) == ["0.0", "0.8"]
+    assert all(set(r.data.params) == {"llm.temperature"} for r in children)
+    # served artifacts: the table MLflow shows, and the plot, downloaded from the server
+    local = Path(client.download_artifacts(parent_id, "compare", str(tmp_path / "dl")))
+    assert {p.name for p in local.iterdir()} >= {"compare.md", "compare.csv", "points.json", "metrics.png",
+                                                  "drops.png"}
+    with Image.open(local / "metrics.png") as im:
+        assert im.format == "PNG"
+    shown = json.loads((local / "points.json").read_text())
+    assert len(shown["data"]) == 2 and "llm.temperature" in shown["columns"]
+    table = pd.read_csv(local / "compare.csv")
+    assert list(table["pairs"]) == [len(pd.read_parquet(out / "points" / p / "final")) for p in ("p1", "p2")]
+    proc = run_cli(["compare", "--parent", parent_id, "--tracking-uri", uri, "--out", str(tmp_path / "cmp")],
+                   timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert pd.read_csv(tmp_path / "cmp" / "compare.csv")["llm.temperature"].tolist() == [0.0, 0.8]
