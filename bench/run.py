@@ -8,6 +8,7 @@
     python -m bench.run --only P2P                  # vLLM's prefix cache on vs off on sorted seed prompts (neither)
     python -m bench.run --only P9                   # the job on local disk vs S3 (MinIO), file vs magic committer
     python -m bench.run --only P10                  # a 3-point sweep vs the same 3 configs as separate runs
+    python -m bench.run --only P11                  # passages of the full-length pages: counts, length histogram
 """
 
 from __future__ import annotations
@@ -128,6 +129,10 @@ def main() -> None:
         from . import p9_storage
 
         rows += p9_storage.run()
+    if "P11" in only:  # not in the default set
+        from . import p11_passages
+
+        rows += p11_passages.run(spark)
     if "P10" in only:  # not in the default set: four jobs
         from . import p10_sweep
 

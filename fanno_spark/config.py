@@ -150,6 +150,14 @@ class GraphConfig(Section):
     lpa_max_iter: Pos = 5
 
 
+class SegmentConfig(Section):
+    # A kept document longer than max_tokens (the LLM's tokenizer; an estimate without one) becomes passages cut
+    # at sentence starts (Spark NLP's rule-based SentenceDetector, plus the sentence marks of CJK, Arabic, Persian,
+    # Urdu and Devanagari text), each as long as whole sentences allow; shorter documents stay whole. Each passage
+    # is a unit of the graph, the selection and the prompts. null: every document whole (FANNO's behaviour).
+    max_tokens: Pos | None = 1024
+
+
 class SampleConfig(Section):
     per_community: Pos = 2
     max_docs: Pos = 48
@@ -345,6 +353,7 @@ class FannoConfig(Section):
     dedup: DedupConfig = DedupConfig()
     doc_judge: DocJudgeConfig = DocJudgeConfig()
     embed: EmbedConfig = EmbedConfig()
+    segment: SegmentConfig = SegmentConfig()
     graph: GraphConfig = GraphConfig()
     sample: SampleConfig = SampleConfig()
     tags: TagsConfig = TagsConfig()

@@ -4,7 +4,7 @@ stage table, so the stage list lives here only; each stage's body lives beside i
 (prescreen/stages.py, generate/stages.py, generate/bandit_stages.py, publish/stages.py).
 
     pre-screen:   docs -> docs_scored -> docs_dedup -> [docs_judged] -> [docs_decontaminated] -> docs_kept
-                  -> docs_vec -> edges -> communities -> docs_selected
+                  -> passages -> docs_vec -> edges -> communities -> docs_selected
     seeds:        instructions_r0 -> pairs_r0 -> [judged_r0] -> ucb_update_r0
     round N >= 1: ucb_pick_rN -> instructions_rN -> pairs_rN -> [judged_rN] -> ucb_update_rN
     output:       [decontaminated] -> final -> [data_report] -> export -> card
@@ -62,7 +62,7 @@ def _round(cfg: FannoConfig, r: int) -> list[Stage]:
               "seed instructions from tags" if r == 0 else "augmented instructions from the picked few-shots",
               round=r, decides=True,
               reads=("llm", "seeds", "tags", "prompts", "filter", "embed", "graph") + (("augment",) if r else ())),
-        Stage(f"pairs_r{r}", (f"instructions_r{r}",) + (("docs_kept", "edges") if cfg.respond.mode == "rag" else ()),
+        Stage(f"pairs_r{r}", (f"instructions_r{r}",) + (("passages", "edges") if cfg.respond.mode == "rag" else ()),
               lambda c: gen.pairs(c, r), f"responses ({cfg.respond.mode})", round=r, decides=True,
               reads=("llm", "respond", "prompts")),
     ]
@@ -103,15 +103,18 @@ def build_plan(cfg: FannoConfig) -> list[Stage]:
               "the kept documents; the rest to rejects/docs", splits=before_split, rejects_as="docs",
               reason_prefix="prescreen", after=pre.stop_if_nothing_kept,
               measure=lambda c, df: pre.count_pii(c, df, "documents", ("text",)), reads=("pii.types",)),
-        Stage("docs_vec", ("docs_kept",), lambda c: embed.embed_documents(c.out("docs_kept").select("id", "text"),
-                                                                          c.cfg.embed, embedding_model_path()),
+        Stage("passages", ("docs_kept",), pre.passages,
+              "documents over segment.max_tokens cut at sentence starts (Spark NLP); the rest whole",
+              measure=pre.passage_metrics, reads=("segment", "llm.model", "llm.engine")),
+        Stage("docs_vec", ("passages",), lambda c: embed.embed_documents(c.out("passages").select("id", "text"),
+                                                                         c.cfg.embed, embedding_model_path()),
               "MiniLM embeddings", reads=("embed",)),
         Stage("edges", ("docs_vec",), lambda c: graph.similarity_edges(c.out("docs_vec"), c.cfg.graph),
               "cosine similarity graph (IVF or LSH, never all pairs)", reads=("graph",)),
-        Stage("communities", ("docs_kept", "edges"),
-              lambda c: graph.label_propagation(c.out("docs_kept"), c.out("edges"), c.cfg.graph),
+        Stage("communities", ("passages", "edges"),
+              lambda c: graph.label_propagation(c.out("passages"), c.out("edges"), c.cfg.graph),
               "GraphFrames label propagation", measure=pre.community_metrics, reads=("graph",)),
-        Stage("docs_selected", ("docs_kept", "communities"), pre.select, "k per community, round-robin",
+        Stage("docs_selected", ("passages", "communities"), pre.select, "k per community, round-robin",
               reads=("sample",)),
     ]
     for r in range(cfg.augment.rounds + 1):
@@ -125,7 +128,7 @@ def build_plan(cfg: FannoConfig) -> list[Stage]:
     plan.append(Stage("final", (("decontaminated",) if cfg.decontam.benchmarks else last_rounds) + ("docs_selected",),
                       pub.final, "the dataset with lineage, generated text PII-masked", partitions=1,
                       measure=pub.measure_final, after=pub.log_final,
-                      reads=("decontam.benchmarks", "pii", "judge.enabled", "augment.rounds")))
+                      reads=("decontam.benchmarks", "pii", "judge.enabled", "augment.rounds"), shareable=False))
     if cfg.report.enabled:
         # not "report": its metrics would mix with the data report's own report.* numbers
         plan.append(Stage("data_report", ("final",), pub.report, "data report: plots and report.json (report/)",

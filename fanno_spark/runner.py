@@ -47,6 +47,7 @@ class Stage:
     # config keys or whole sections (dotted) the output depends on: with the inputs' keys they make the stage's
     # store key (stage_keys.py), under which a sweep's points share the output; reading any other key refuses
     reads: tuple[str, ...] = ()
+    shareable: bool = True  # False: always in the run dir, never a sweep's store (the dataset itself: final)
 
 
 class StopAfter(Exception):

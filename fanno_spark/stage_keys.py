@@ -3,7 +3,8 @@ keys it declares in `reads`, outside the resume-safe ones, which never change a 
 so two configs that agree on all of it share the output. A sweep stores each keyed output once
 (<sweep>/stages/<name>-<key>) and every point with that key reads it.
 
-Keyed stages: frame stages whose ancestors keep no driver state. A stage that restores driver state (the UCB
+Keyed stages: frame stages whose ancestors keep no driver state, but `final`: a point's dataset stays in its
+own run dir (where its export, its Delta table and output.table point). A stage that restores driver state (the UCB
 bandit's picks and updates) and everything after it run per point; their prompts still come from the shared
 prompt cache when they are equal."""
 
@@ -43,7 +44,7 @@ def stage_keys(cfg: FannoConfig, plan: list[Stage]) -> dict[str, str]:
     keys: dict[str, str] = {}
     code = _code_version()
     for st in plan:
-        if st.files or st.restore or not all(i in keys for i in st.inputs):
+        if st.files or st.restore or not st.shareable or not all(i in keys for i in st.inputs):
             continue
         blob = json.dumps({"stage": st.name, "code": code, "config": read_values(cfg, st.reads),
                            "inputs": {i: keys[i] for i in st.inputs}}, sort_keys=True, default=str)

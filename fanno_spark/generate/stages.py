@@ -102,7 +102,7 @@ def pairs(ctx, r: int) -> DataFrame:
     sampling = Sampling.of(cfg.llm, cfg.respond.max_tokens)
     kept = ctx.out(f"instructions_r{r}").where(F.col("drop_reason").isNull()).drop("drop_reason", diversity.VEC)
     rag = cfg.respond.mode == "rag"
-    rows = (responses.rag_rows(kept, ctx.out("docs_kept"), graph.nearest_neighbours(ctx.out("edges"))) if rag
+    rows = (responses.rag_rows(kept, ctx.out("passages"), graph.nearest_neighbours(ctx.out("edges"))) if rag
             else responses.direct_rows(kept))
     task = responses.ResponseTask(f"pairs_r{r}", sampling, rag=rag, budget=budget(ctx, sampling) if rag else None,
                                   style=cfg.prompts.style)

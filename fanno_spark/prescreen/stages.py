@@ -7,8 +7,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ..llm.stage import llm_stage
+from ..prompts.doc_budget import DocBudget
 from ..text import pii
 from . import dedup, doc_judge, graph, heuristics, language
+from .passages import split_documents
 
 
 class NothingToGenerate(RuntimeError):
@@ -67,6 +69,23 @@ def community_metrics(ctx, comms: DataFrame) -> None:
     ctx.metric("communities.singletons", agg["singletons"] or 0)
 
 
+def passages(ctx) -> DataFrame:
+    """Units of the graph and the prompts: passages of the long documents, the short ones whole."""
+    budget = DocBudget(tokenizer=ctx.llm.spec.model, context=0, reserve=0)  # counts in the LLM's tokens
+    return split_documents(ctx.out("docs_kept").select("id", "text", "url"), ctx.cfg.segment.max_tokens, budget)
+
+
+def passage_metrics(ctx, units: DataFrame) -> None:
+    """Documents cut and whole, passage tokens (median, longest): the card's and the run's passage numbers."""
+    agg = units.agg(F.countDistinct("doc_id").alias("docs"), F.max("passage_tokens").alias("longest"),
+                    F.expr("percentile_approx(passage_tokens, 0.5)").alias("median")).first()
+    split = units.where(F.col("passage") > 0).select("doc_id").distinct().count()
+    ctx.metric("passages.documents_split", split)
+    ctx.metric("passages.documents_whole", (agg["docs"] or 0) - split)
+    ctx.metric("passages.median_tokens", agg["median"] or 0)
+    ctx.metric("passages.longest_tokens", agg["longest"] or 0)
+
+
 def select(ctx) -> DataFrame:
-    with_comm = ctx.out("docs_kept").select("id", "text", "url").join(ctx.out("communities"), "id")
-    return graph.sample_per_community(with_comm, ctx.cfg.sample)
+    units = ctx.out("passages").select("id", "text", "url", "doc_id", "passage", "span_start", "span_end")
+    return graph.sample_per_community(units.join(ctx.out("communities"), "id"), ctx.cfg.sample)

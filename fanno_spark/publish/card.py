@@ -102,8 +102,10 @@ def render(cfg: FannoConfig, metrics: dict[str, float], info: dict[str, str], *,
     names = [benchmark_name(p) for p in cfg.decontam.benchmarks]
     per_pair = {f: metrics[f"cost.per_pair.{f}"] for f in ("prompts", "tokens", "engine_seconds", "usd")} \
         if "cost.per_pair.usd" in metrics else None
+    passages = {k: _n(metrics, f"passages.{m}") for k, m in (("split", "documents_split"), ("whole", "documents_whole"),
+                                                            ("median", "median_tokens"), ("longest", "longest_tokens"))}
     return _template().render(
-        cost_rows=ledger.table(metrics), per_pair=per_pair, paid_sent=metrics.get("cost.paid.sent", 0),
+        passages=passages, cost_rows=ledger.table(metrics), per_pair=per_pair, paid_sent=metrics.get("cost.paid.sent", 0),
         total_sent=metrics.get("cost.total.sent", 0),
         cfg=cfg, header=yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip(), pairs=pairs,
         dtype=info.get("llm.dtype_resolved") or cfg.llm.dtype, rounds=rounds, fun=fun, usage=usage,

@@ -22,7 +22,8 @@ from . import card, decontam, ledger, lineage, tables
 
 log = logging.getLogger("fanno_spark")
 
-FINAL_COLUMNS = ("instruction", "input", "output", "doc_id", "doc_url", "community", "task_type", "difficulty",
+FINAL_COLUMNS = ("instruction", "input", "output", "doc_id", "passage", "span_start", "span_end", "doc_url",
+                 "community", "task_type", "difficulty",
                  "style", "round", "fewshot_ids", "instruction_id", "instruction_prompt_hash", "response_prompt_hash",
                  "instruction_tokens", "response_tokens", "rag_neighbour_id", "judge_score")
 
@@ -65,8 +66,12 @@ def final(ctx) -> DataFrame:
         valid = pii.mask_columns(valid, ("instruction", "input", "output"), ctx.cfg.pii.types)
     if "judge_score" not in valid.columns:
         valid = valid.withColumn("judge_score", F.lit(None).cast("double"))
-    urls = ctx.out("docs_selected").select(F.col("id").alias("doc_id"), F.col("url").alias("doc_url"))
-    return valid.join(urls, "doc_id", "left").select(*FINAL_COLUMNS).orderBy("round", "doc_id", "instruction_id")
+    # generation rows carry their unit (a passage or a whole document) as doc_id; the dataset names the document
+    # and the passage's span in it
+    units = ctx.out("docs_selected").select(F.col("id").alias("passage_id"), "doc_id", "passage", "span_start",
+                                            "span_end", F.col("url").alias("doc_url"))
+    return (valid.withColumnRenamed("doc_id", "passage_id").join(units, "passage_id", "left")
+            .select(*FINAL_COLUMNS).orderBy("round", "doc_id", "passage", "instruction_id"))
 
 
 def measure_final(ctx, df: DataFrame) -> None:

@@ -116,7 +116,11 @@ def test_final_dataset_is_complete_with_lineage(job):
         assert augmented[col].isna().all() == (col not in AUGMENT_PROMPT_TAGS[style]), col
     assert set(final["round"]) <= {0, 1}
     docs = pd.read_parquet(out / "docs_selected")
-    assert set(final["doc_id"]) <= set(docs["id"])
+    assert set(final["doc_id"]) <= set(docs["doc_id"])
+    # each unit is its span of the document: a passage of a long one, the whole of a short one
+    texts = pd.read_parquet(out / "docs_kept").set_index("id")["text"]
+    assert all(texts[u.doc_id][u.span_start:u.span_end] == u.text for u in docs.itertuples())
+    assert (final["span_end"] > final["span_start"]).all()
     alpaca = json.loads((out / "export" / "alpaca.json").read_text())
     assert len(alpaca) == len(final) and set(alpaca[0]) == {"instruction", "input", "output"}
     assert [a["input"] for a in alpaca] == list(final["input"])  # FANNO's input, kept through the export
@@ -169,6 +173,7 @@ def test_mlflow_run_has_params_metrics_artifacts(job):
     m = run.data.metrics
     assert m["final.pairs"] == len(pd.read_parquet(out / "final"))
     assert m["docs.rows"] == 120 and m["docs_selected.rows"] == 12
+    assert m["passages.documents_split"] > 0 and m["passages.longest_tokens"] <= 1024  # the long pages cut
     assert m["instructions_r0.llm_sent"] == 12 and m["instructions_r0.llm_completion_tokens"] > 0
     assert m["pairs_r0.llm_completion_tokens"] > 0 and m["final.llm_calls_per_pair"] >= 1
     for stage in ("instructions_r0", "pairs_r0", "judged_r0", "instructions_r1", "pairs_r1", "judged_r1"):

@@ -19,7 +19,8 @@ from cli_runner import run_cli
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-PRESCREEN = ["docs", "docs_scored", "docs_dedup", "docs_kept", "docs_vec", "edges", "communities", "docs_selected"]
+PRESCREEN = ["docs", "docs_scored", "docs_dedup", "docs_kept", "passages", "docs_vec", "edges", "communities",
+             "docs_selected"]
 GRID = ["--grid", "filter.max_similarity=0.9,0.8", "--grid", "llm.temperature=0.3,0.9"]
 
 

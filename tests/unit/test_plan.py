@@ -28,7 +28,7 @@ CONFIGS = {
 
 def test_default_plan_reads_as_the_fanno_flow():
     assert plan_line(cfg()) == (
-        "docs -> docs_scored -> docs_dedup -> docs_kept -> docs_vec -> edges -> communities -> docs_selected -> "
+        "docs -> docs_scored -> docs_dedup -> docs_kept -> passages -> docs_vec -> edges -> communities -> docs_selected -> "
         "instructions_r0 -> pairs_r0 -> ucb_update_r0 -> ucb_pick_r1 -> instructions_r1 -> pairs_r1 -> "
         "ucb_update_r1 -> final -> data_report -> export -> card")
     full = [s.name for s in build_plan(CONFIGS["judges on, 2 rounds"])]

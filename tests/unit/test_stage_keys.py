@@ -8,7 +8,8 @@ from fanno_spark.pipeline import build_plan
 from fanno_spark.runner import UndeclaredConfig, _Reads
 from fanno_spark.stage_keys import read_values, stage_keys
 
-PRESCREEN = ["docs", "docs_scored", "docs_dedup", "docs_kept", "docs_vec", "edges", "communities", "docs_selected"]
+PRESCREEN = ["docs", "docs_scored", "docs_dedup", "docs_kept", "passages", "docs_vec", "edges", "communities",
+             "docs_selected"]
 
 
 def keys(*sets: str) -> dict[str, str]:
@@ -22,18 +23,23 @@ def differing(a: dict, b: dict) -> set[str]:
 
 def test_a_temperature_change_shares_the_prescreen_and_nothing_generated():
     a, b = keys("llm.temperature=0.3"), keys("llm.temperature=0.7")
-    assert set(PRESCREEN) <= set(a)
-    assert differing(a, b) == {"instructions_r0", "pairs_r0", "final"}
+    assert set(PRESCREEN) <= set(a) and "final" not in a  # a point's dataset stays in its run dir
+    assert differing(a, b) == {"instructions_r0", "pairs_r0"}
 
 
 def test_a_filter_change_keeps_the_prescreen_and_changes_what_follows_the_instructions():
     a, b = keys("filter.max_similarity=0.9"), keys("filter.max_similarity=0.8")
-    assert differing(a, b) == {"instructions_r0", "pairs_r0", "final"}
+    assert differing(a, b) == {"instructions_r0", "pairs_r0"}
 
 
 def test_a_graph_change_starts_at_the_edges():
     a, b = keys("graph.cosine_threshold=0.5"), keys("graph.cosine_threshold=0.6")
-    assert differing(a, b) == {"edges", "communities", "docs_selected", "instructions_r0", "pairs_r0", "final"}
+    assert differing(a, b) == {"edges", "communities", "docs_selected", "instructions_r0", "pairs_r0"}
+
+
+def test_a_passage_size_change_starts_at_the_passages():
+    a, b = keys("segment.max_tokens=512"), keys("segment.max_tokens=1024")
+    assert differing(a, b) == set(PRESCREEN[4:]) | {"instructions_r0", "pairs_r0"}
 
 
 def test_resume_safe_keys_never_change_a_key():
