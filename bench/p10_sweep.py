@@ -36,7 +36,7 @@ def run() -> list[dict]:
         out = tmp / f"separate-{i}"
         secs, _ = _run([*JOB, *track, "--output", str(out), *[a for k, v in point.items() for a in ("--set", f"{k}={v}")]])
         m = json.loads((out / "metrics.json").read_text())
-        separate["seconds"] += secs
+        separate["seconds"] = round(separate["seconds"] + secs, 1)
         separate["stages"] += sum(1 for k in m if k.endswith(".seconds") and k.count(".") == 1)
         separate["sent"] += int(m["cost.paid.sent"])
     sweep_file = tmp / "sweep.yaml"
