@@ -120,7 +120,7 @@ def test_spark_submit_to_standalone_cluster(cluster, tmp_path):
     instructions = pd.read_parquet(out / "instructions_r0")
     assert len(instructions) == metrics["instructions_r0.rows"] > 0 and not (out / "pairs_r0").exists()
     vecs = pd.read_parquet(out / "docs_vec")  # embedded under the stage's ResourceProfile
-    assert len(vecs) == metrics["docs_kept.rows"] and vecs["embedding"].map(len).eq(384).all()
+    assert len(vecs) == metrics["passages.rows"] and vecs["embedding"].map(len).eq(384).all()
     # the work ran on the workers' executors, not in the driver
     executor_logs = list((logs / "work").rglob("stderr"))
     assert executor_logs and any("Running task" in f.read_text(errors="replace") for f in executor_logs)

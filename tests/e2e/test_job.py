@@ -141,8 +141,10 @@ def test_prescreen_accounting_and_rejects(job):
     by_reason = rejected["drop_reason"].value_counts().to_dict()
     assert by_reason and {k.split(".")[-1]: int(v) for k, v in summary.items()
                           if k.startswith("prescreen.dropped.")} == by_reason
+    units = pd.read_parquet(out / "passages")
+    assert set(units["doc_id"]) == set(kept["id"])  # every kept document, whole or in passages
     comms = pd.read_parquet(out / "communities")
-    assert set(comms["id"]) == set(kept["id"])  # singletons kept by LPA
+    assert set(comms["id"]) == set(units["id"])  # singletons kept by LPA
     edges = pd.read_parquet(out / "edges")
     assert (edges["cosine"] >= 0.7 - 1e-6).all()
 
@@ -319,9 +321,11 @@ def test_rerun_resumes_without_new_llm_calls(job):
     assert len(pd.read_parquet(out / "llm_cache")) == cache_before
     assert len(pd.read_parquet(out / "final")) == final_before
     # The resumed run reports what the dataset cost: the same rows, drops, LLM numbers and calls per pair.
+    # What this process paid is the ledger's cost.paid.*: nothing, on a resume that reached no engine.
     after = json.loads((out / "metrics.json").read_text())
-    same = [k for k in metrics_before if not k.endswith(".seconds")]
+    same = [k for k in metrics_before if not k.endswith(".seconds") and not k.startswith("cost.paid.")]
     assert {k: after.get(k) for k in same} == {k: metrics_before[k] for k in same}
+    assert after["cost.paid.sent"] == 0 and after["cost.total.sent"] == metrics_before["cost.total.sent"] > 0
 
 
 def test_llm_document_judge_on_real_model(tmp_path):
