@@ -527,17 +527,20 @@ def apply_override(data: dict, assignment: str) -> None:
         node[parts[-1]] = raw
 
 
+def load_yaml_file(path: str | Path, what: str = "config") -> Any:
+    """A YAML file as read ({} when empty), or ConfigError in one line: missing, or not YAML."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{what} file not found: {p}")
+    try:
+        return yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
 def read_yaml(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (), output: str | None = None) -> dict:
     """The config as a plain mapping: the file (if any), then each --set, then --output."""
-    data: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data: dict = load_yaml_file(path) if path is not None else {}
     for assignment in overrides:
         apply_override(data, assignment)
     if output is not None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from .config import ConfigError, FannoConfig, flatten, read_yaml, validate
+from .config import ConfigError, FannoConfig, flatten, load_yaml_file, read_yaml, validate
 
 # One Spark session, one sweep dir, one experiment: these sections are the sweep's, never a point's.
 FIXED = ("spark", "output", "tracking")
@@ -75,12 +75,7 @@ def _dotted(mapping: dict, prefix: str = "") -> dict[str, Any]:
 
 def read_sweep_file(path: str | Path) -> tuple[dict[str, list], list[dict[str, Any]]]:
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"sweep file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = load_yaml_file(p, "sweep")
     unknown = set(data) - {"grid", "points"} if isinstance(data, dict) else {"(not a mapping)"}
     if unknown:
         raise ConfigError(f"{p}: unknown key {', '.join(sorted(unknown))} (known: grid, points)")

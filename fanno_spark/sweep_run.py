@@ -67,10 +67,9 @@ def _open_sweep(fs: FileSystem, sweep_dir: str, points: list[Point], resume: boo
     return state
 
 
-def run_sweep(spark, fs: FileSystem, sweep_dir: str, points: list[Point], resume: bool,
+def run_sweep(spark, fs: FileSystem, sweep_dir: str, points: list[Point], state: dict,
               tracking_uri: str, experiment: str) -> tuple[str, list[PointResult]]:
-    """Every point, then the comparison -> (the parent run id, the points' results)."""
-    state = _open_sweep(fs, sweep_dir, points, resume)
+    """Every point, then the comparison -> (the parent run id, the points' results). `state`: _open_sweep's."""
     common, differ = varied_params(points)
     name = sweep_dir.rstrip("/").rsplit("/", 1)[-1]
     varied = sorted({k for d in differ for k in d})
@@ -168,16 +167,11 @@ def run_sweep_cli(args, base, points: list[Point]) -> int:
     fs = HadoopFS(spark)
     sweep_dir = fs.qualify(base.output.dir)
     with run_lock(sweep_dir, log=log.warning, fs=fs):
-        try:
-            state = _open_sweep(fs, sweep_dir, points, args.resume)
-        except SweepDirTaken as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        del state
         spark.sparkContext.setCheckpointDir(join(sweep_dir, "_checkpoints"))
         uri = base.tracking.uri or default_uri(sweep_dir)
         try:
-            parent_id, results = run_sweep(spark, fs, sweep_dir, points, args.resume, uri, base.tracking.experiment)
+            state = _open_sweep(fs, sweep_dir, points, args.resume)
+            parent_id, results = run_sweep(spark, fs, sweep_dir, points, state, uri, base.tracking.experiment)
         except SweepDirTaken as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
