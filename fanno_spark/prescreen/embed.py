@@ -92,7 +92,12 @@ def encode(texts: list[str], path: str, batch_size: int, precision: str = "auto"
 def embed_documents(df: DataFrame, cfg: EmbedConfig, model_path: str, text_col: str = "text",
                     out_col: str = "embedding") -> DataFrame:
     """Add a unit-norm `array<float>` embedding of the first cfg.max_chars characters (cfg.max_tokens tokens).
-    With embed.gpu_per_task / cpus_per_task the stage runs under its own ResourceProfile."""
+    With embed.gpu_per_task / cpus_per_task the stage runs under its own ResourceProfile; embed.engine
+    sparknlp runs the same model in the JVM instead (embed_sparknlp.py)."""
+    if cfg.engine == "sparknlp":
+        from . import embed_sparknlp
+
+        return embed_sparknlp.embed_documents(df, cfg, model_path, text_col, out_col)
     if cfg.gpu_per_task or cfg.cpus_per_task:
         from ..resources import map_in_pandas_with_profile, resource_profile
 

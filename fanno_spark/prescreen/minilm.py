@@ -85,29 +85,38 @@ class MiniLM:
         import torch
         import torch.nn.functional as F
 
+        mask = features["attention_mask"]
+        x = self.hidden_states(features["input_ids"], features["token_type_ids"], mask)
+        m = mask.unsqueeze(-1).to(x.dtype)
+        pooled = (x * m).sum(1) / torch.clamp(m.sum(1), min=1e-9)
+        return {"sentence_embedding": F.normalize(pooled, dim=1)}
+
+    def hidden_states(self, ids, types, mask):
+        """BERT's last hidden states (batch, tokens, hidden). Only the token count is read from a shape, so
+        the ONNX export (minilm_onnx.py) traces it with batch and length left free."""
+        import torch
+        import torch.nn.functional as F
+
         w, eps = self.w, self.eps
-        ids, types, mask = features["input_ids"], features["token_type_ids"], features["attention_mask"]
+        d, h = self.config["hidden_size"], self.heads
         n = ids.shape[1]
         x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:n]
              + w["embeddings.token_type_embeddings.weight"][types])
-        x = F.layer_norm(x, x.shape[-1:], w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
-        keep = mask.bool()[:, None, None, :]  # padding never attended to
-        b, d = x.shape[0], x.shape[-1]
-        h = self.heads
+        x = F.layer_norm(x, (d,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+        # padding never attended to: an additive bias, not a boolean mask, so the ONNX export keeps its meaning
+        bias = (1.0 - mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
         for i in range(self.config["num_hidden_layers"]):
             p = f"encoder.layer.{i}."
 
             def lin(name, t, p=p):
                 return F.linear(t, w[p + name + ".weight"], w[p + name + ".bias"])
 
-            q, k, v = (lin(f"attention.self.{m}", x).view(b, n, h, d // h).transpose(1, 2)
+            q, k, v = (lin(f"attention.self.{m}", x).unflatten(-1, (h, d // h)).transpose(1, 2)
                        for m in ("query", "key", "value"))
-            a = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=1 / math.sqrt(d // h))
-            a = lin("attention.output.dense", a.transpose(1, 2).reshape(b, n, d))
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1 / math.sqrt(d // h))
+            a = lin("attention.output.dense", a.transpose(1, 2).flatten(2))
             x = F.layer_norm(a + x, (d,), w[p + "attention.output.LayerNorm.weight"],
                              w[p + "attention.output.LayerNorm.bias"], eps)
             y = lin("output.dense", F.gelu(lin("intermediate.dense", x)))
             x = F.layer_norm(y + x, (d,), w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], eps)
-        m = mask.unsqueeze(-1).to(x.dtype)
-        pooled = (x * m).sum(1) / torch.clamp(m.sum(1), min=1e-9)
-        return {"sentence_embedding": F.normalize(pooled, dim=1)}
+        return x

@@ -134,3 +134,11 @@ def test_dataclass_defaults_are_fannos_method():
     cfg = FannoConfig()
     assert cfg.llm.temperature == 0.0 and cfg.tags.prompts_per_doc == 96 and cfg.seeds.docs == 10
     assert cfg.augment.window == 200 and cfg.filter.fanno_rules and cfg.prompts.style == "fanno"
+
+
+def test_embed_engine_is_checked_with_its_precision():
+    assert load_config(None, ["embed.engine=sparknlp"]).embed.engine == "sparknlp"
+    with pytest.raises(ConfigError, match=r"embed\.engine"):
+        load_config(None, ["embed.engine=onnx"])
+    with pytest.raises(ConfigError, match=r"embed\.precision: the sparknlp engine runs the float32 ONNX export"):
+        load_config(None, ["embed.engine=sparknlp", "embed.precision=bfloat16"])
