@@ -45,12 +45,13 @@ def _annotator(spark, folder: str, max_tokens: int, batch_size: int):
     if key not in _ANNOTATORS:
         from sparknlp.annotator import E5Embeddings
 
-        _ANNOTATORS[key] = (E5Embeddings.loadSavedModel(folder, spark).setInputCols(["document"])
+        _ANNOTATORS[key] = (E5Embeddings.loadSavedModel(folder, spark).setInputCols(["_document"])
                             .setOutputCol("_embeddings").setCaseSensitive(False)
                             .setMaxSentenceLength(max_tokens).setBatchSize(batch_size))
     return _ANNOTATORS[key]
 
 
+@functools.cache  # the folder's key reads the weights' header: once per process, not once per stage
 def model_folder(model_path: str) -> str:
     """The ONNX import folder of this model (exported now if `make install` has not done it)."""
     from .minilm_onnx import export
@@ -81,7 +82,6 @@ def embed_documents(df: DataFrame, cfg: EmbedConfig, model_path: str, text_col: 
     text = F.regexp_replace(text, PUNCTUATION, " $1 ")
     staged = df.withColumn(tmp, F.when(text == "", F.lit(" ")).otherwise(text))
     assembler = DocumentAssembler().setInputCol(tmp).setOutputCol("_document")
-    annotator = annotator.setInputCols(["_document"])
     out = PipelineModel(stages=[assembler, annotator]).transform(staged)
     return (out.withColumn(out_col, F.col("_embeddings").getItem(0).getField("embeddings"))
             .drop(tmp, "_document", "_embeddings"))
