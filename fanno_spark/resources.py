@@ -3,12 +3,15 @@ rest of the job: the LLM stages and, when configured, the embedding stage (GPU e
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
+
+_ENV_LOCK = threading.RLock()  # one llm_worker_pool block at a time per driver
 
 
 @contextmanager
@@ -21,17 +24,23 @@ def llm_worker_pool(sc):
     the real-model test job on local[1] loaded SmolLM2 twice (~30 s each), and on a GPU executor a second
     engine asks for the memory the first one holds. Its own pool keeps the LLM tasks on the worker that
     loaded the engine; that pool's daemon imports vLLM, the default one does not.
+
+    Thread-safe: Spark iterates `sc.environment` when it wraps a function, so the shared dict is never
+    changed in place; the block puts a changed copy in its place and puts the original back. Blocks of
+    several threads (two stages of a notebook at once) take turns; a function another thread creates
+    outside any block meanwhile lands in the LLM pool too (a worker of the other pool, no wrong result).
     """
-    env = sc.environment
-    saved = dict(env)
-    env["FANNO_WORKER_POOL"] = "llm"
-    if "FANNO_LLM_WORKER_PRELOAD" in env:
-        env["FANNO_WORKER_PRELOAD"] = env["FANNO_LLM_WORKER_PRELOAD"]
-    try:
-        yield
-    finally:
-        env.clear()
-        env.update(saved)
+    with _ENV_LOCK:
+        saved = sc.environment
+        env = dict(saved)
+        env["FANNO_WORKER_POOL"] = "llm"
+        if "FANNO_LLM_WORKER_PRELOAD" in env:
+            env["FANNO_WORKER_PRELOAD"] = env["FANNO_LLM_WORKER_PRELOAD"]
+        sc.environment = env
+        try:
+            yield
+        finally:
+            sc.environment = saved
 
 
 def resource_profile(gpus: float, cpus: int):

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import threading
 
 from fanno_spark.config import load_config
 from fanno_spark.prescreen.minilm import LIBRARIES
@@ -42,6 +43,42 @@ def test_llm_worker_pool_gives_functions_their_own_worker_environment():
     except RuntimeError:
         pass
     assert "FANNO_WORKER_POOL" not in sc.environment
+
+
+def test_llm_worker_pool_blocks_in_threads_never_change_the_environment_spark_is_reading():
+    """Two stages planned at once from two threads (a notebook, a test of a shared cache): Spark iterates
+    sc.environment when it wraps each function, so a block must never change that dict under a reader, and
+    the environment after both blocks is the one before them."""
+    class Ctx:
+        environment = {f"VAR{i}": str(i) for i in range(200)} | {"FANNO_LLM_WORKER_PRELOAD": "vllm"}
+
+    sc, before, errors, stop = Ctx(), dict(Ctx.environment), [], threading.Event()
+
+    def read():  # what py4j's MapConverter does with the dict Spark hands it
+        while not stop.is_set():
+            try:
+                for key in sc.environment:
+                    assert key
+            except RuntimeError as exc:
+                errors.append(str(exc))
+
+    def plan(n):
+        for _ in range(n):
+            with llm_worker_pool(sc):
+                inside = dict(sc.environment)
+                if inside.get("FANNO_WORKER_POOL") != "llm" or inside["FANNO_WORKER_PRELOAD"] != "vllm":
+                    errors.append(f"block saw {inside.get('FANNO_WORKER_POOL')}")
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    planners = [threading.Thread(target=plan, args=(2000,)) for _ in range(2)]
+    for t in planners:
+        t.start()
+    for t in planners:
+        t.join()
+    stop.set()
+    reader.join()
+    assert errors == [] and sc.environment == before
 
 
 def test_preload_keeps_stdout_clean_and_survives_a_missing_module():
